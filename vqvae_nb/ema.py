@@ -69,6 +69,11 @@ class VectorQuantizerEMA(VectorQuantizer):
         self.register_buffer('ema_sum', torch.zeros(num_codes, code_dim))    # m_i: moving average of sums of outputs
         self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
         self.register_buffer('num_restarts', torch.zeros((), dtype=torch.long))
+        self._kmeans_pending = self.kmeans_init                  # checked against num_updates on the first training step
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._kmeans_pending = self.kmeans_init             # a loaded num_updates decides again whether to initialise
 
     def extra_repr(self):
         return (super().extra_repr() + f', decay={self.decay}, eps={self.eps}, '
@@ -116,21 +121,23 @@ class VectorQuantizerEMA(VectorQuantizer):
     @torch.no_grad()
     def restart_dead_codes(self,
                            flat:torch.Tensor,  # (N, D) encoder outputs of this batch
-                          )->int:              # how many codes were restarted
+                          )->torch.Tensor:     # how many codes were restarted (a 0-dim tensor)
         "Move codes whose bias-corrected usage is below `restart_threshold` to random encoder outputs of the batch."
         correction = self._bias_correction().float()
-        dead = self.ema_count < self.restart_threshold * correction
-        num_dead = int(dead.sum())                     # the same on every rank: the counts were all-reduced
-        if num_dead == 0 or (len(flat) == 0 and not _distributed()): return 0
-        pick = (torch.randperm(len(flat), device=flat.device)[:num_dead] if num_dead <= len(flat)
-                else torch.randint(len(flat), (num_dead,), device=flat.device))
-        fresh = self._broadcast(flat[pick].float().contiguous())
+        dead = self.ema_count < self.restart_threshold * correction   # the same on every rank: counts were all-reduced
+        if len(flat) == 0 and not _distributed(): return dead.new_zeros((), dtype=torch.long)
+        # a distinct candidate for every code, used only where the code is dead: the decision stays on the device,
+        # so a training step never waits for the GPU to tell the host how many codes died
+        K, (N, D) = self.num_codes, flat.shape
+        pick = (torch.randperm(N, device=flat.device)[:K] if N >= K else torch.randint(max(N, 1), (K,), device=flat.device))
+        fresh = self._broadcast(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
         # a restarted code starts with usage 2×threshold, so it has ln 2/(1−γ) ≈ 70 steps (γ=0.99) to be picked;
         # count and sum are set together, so m/N is exactly the new vector
         grace = 2 * self.restart_threshold * correction
-        self.embedding[dead] = fresh
-        self.ema_count[dead] = grace
-        self.ema_sum[dead] = fresh * grace
+        self.embedding.copy_(torch.where(dead[:, None], fresh, self.embedding))
+        self.ema_count.copy_(torch.where(dead, grace, self.ema_count))
+        self.ema_sum.copy_(torch.where(dead[:, None], fresh * grace, self.ema_sum))
+        num_dead = dead.sum()
         self.num_restarts += num_dead
         return num_dead
 
@@ -143,7 +150,9 @@ class VectorQuantizerEMA(VectorQuantizer):
     def forward(self, z:torch.Tensor)->VQOutput:
         "Quantize `z`; in training mode also move the codebook by one EMA step. Loss: β·commitment only."
         _check_latents(z, self.code_dim)
-        if self.training and self.kmeans_init and int(self.num_updates) == 0: self.init_from_kmeans(z)
+        if self.training and self.kmeans_init and self._kmeans_pending:
+            if int(self.num_updates) == 0: self.init_from_kmeans(z)   # one host read per model, not one per step
+            self._kmeans_pending = False
         indices = self.quantize(z)
         e = F.embedding(indices, self.embedding).movedim(-1, 1)   # the codes before this step's update
         if self.training: self.update(z, indices)

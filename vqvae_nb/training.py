@@ -256,12 +256,18 @@ def images_tensor(data, max_bytes:float=2**31) -> torch.Tensor|None:
 # %% ../nbs/05_training.ipynb #d3ece9b8
 CHECKPOINT_FORMAT = 'vqvae_nb.vqvae/1'
 
+def _umask() -> int:
+    "This process's umask (reading it means setting it, so set it straight back)."
+    mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_save(obj, path) -> Path:
     "`torch.save` `obj` to `path` so that readers find the old file or the new one, never part of one."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); a checkpoint gets a normal file's mode
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush(); os.fsync(f.fileno())
