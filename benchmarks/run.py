@@ -1,4 +1,4 @@
-"""Run the vqvae_nb benchmarks and write benchmarks/results/*.json and benchmarks/results/RESULTS.md.
+"""Run the vqvae_nb benchmarks and write benchmarks/results/*.json, RESULTS.md (every table) and SUMMARY.md (the README's).
 
     python benchmarks/run.py [--quick] [--only quantizer,training,sampling,quality,nbdev_test] [--mnist DIR] [--threads N]
 
@@ -27,6 +27,52 @@ def write_markdown() -> Path:
     path.write_text('\n'.join(parts))
     return path
 
+def _date(res:dict) -> str: return res['machine']['date'].split(' ')[0]
+
+def summary_markdown() -> Path:
+    "SUMMARY.md: the headline numbers of every full-run results/*.json there is, in the short form the README shows."
+    from common import fmt
+    rows, machines, threads = [], set(), {}
+    def full(name):
+        res = load(name)
+        if res is None or res['quick']: return None
+        m = res['machine']; machines.add(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}")
+        threads.setdefault(m['torch_threads'], []).append(name)
+        return res
+    if q := full('quantizer'):
+        rows += [(f"quantizer forward + backward vs `vector_quantize_pytorch` ({_date(q)})",
+                  f"`{r['quantizer']}`, K={r['num_codes']:,}, D={r['code_dim']}, {r['latents']:,} latents",
+                  f"**{r['speedup']:.1f}× faster** ({fmt(r['ours_ms'])} vs {fmt(r['theirs_ms'])} ms); "
+                  + ('same codes' if r['ties_only'] else 'codes differ'))
+                 for r in q['rows'] if r['device'] == 'cpu']
+    if t := full('training'):
+        rows += [(f"training step: forward, backward, Adam ({_date(t)})", f"{r['config']}, batch {r['batch']}",
+                  f"{fmt(r['images_per_s'])} images/s, {r['fraction_of_peak']:.2f} of the measured matmul peak")
+                 for r in t['rows'] if r['device'] == 'cpu']
+    if s := full('sampling'):
+        rows += [(f"sampling codes from the prior ({_date(s)})", f"{r['n']} maps of {r['shape']} codes",
+                  f"**{r['speedup']:.0f}× faster** than the naive loop ({fmt(r['fast_s'])} vs {fmt(r['naive_s'])} s"
+                  + (', naive extrapolated)' if r['naive_extrapolated'] else ')'))
+                 for r in s['rows'] if r['device'] == 'cpu']
+    if n := full('nbdev_test'):
+        rows.append((f"`nbdev_test` ({_date(n)})", f"all {len(n['notebooks'])} notebooks",
+                     f"{n['total_s']:.0f} s, {'passed' if n['passed'] else 'FAILED'}"))
+    out = ['| benchmark | setting | CPU result |', '|---|---|---|', *[f'| {a} | {b} | {c} |' for a, b, c in rows]]
+    if r := full('quality'):
+        out += ['', f"Quality: `vqvae_nb train`'s default pipeline, only the codebook changed; {r['steps']:,} VQ-VAE and "
+                f"{r['prior_steps']:,} prior steps on one CPU thread ({_date(r)}; held-out images throughout):", '',
+                '| dataset | codebook | MSE | perplexity | codes used | prior bits/code | bits/dim | samples read right | minutes |',
+                '|---|---|---|---|---|---|---|---|---|']
+        out += [f"| {x['dataset']} | {x['codebook']} | {fmt(x['recon_mse'])} | {fmt(x['perplexity'])} | "
+                f"{x['codes_used']} / {x['num_codes']} | {fmt(x['prior_nll_bits'])} | {fmt(x['bits_per_dim'])} | "
+                f"{x['sample_accuracy']:.0%} | {x['total_seconds'] / 60:.1f} |" for x in r['rows']]
+    used = '; '.join(f"{n} for {', '.join(names)}" for n, names in sorted(threads.items()))
+    out += ['', f"Measured on {'; '.join(sorted(machines))}; torch threads: {used}. Every table in full, with the "
+            "load and commit of each run: `benchmarks/results/RESULTS.md`."]
+    path = RESULTS/'SUMMARY.md'
+    path.write_text('\n'.join(out) + '\n')
+    return path
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true', help='fewer repeats and smaller sizes: checks that everything runs')
@@ -48,6 +94,6 @@ def main():
         res = module.run(quick=args.quick, devices=devs, **kwargs)
         res['seconds'] = time.perf_counter() - start
         print(f'{name}: {res["seconds"]:.0f} s -> {save(name, res, args.quick)}', flush=True)
-    print(f'tables -> {write_markdown()}')
+    print(f'tables -> {write_markdown()}, {summary_markdown()}')
 
 if __name__ == '__main__': main()
