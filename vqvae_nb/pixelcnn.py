@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pixelcnn.ipynb #40636d02
 from __future__ import annotations
-import copy, hashlib, math, os, time
+import contextlib, copy, hashlib, math, os, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['causal_mask', 'MaskedConv2d', 'PlainPixelCNN', 'raster_past', 'dependencies', 'dependency_map', 'gate', 'shift_down',
            'GatedLayer', 'GatedPixelCNN', 'gradient_map', 'plot_receptive_fields', 'resolve_device', 'module_device',
-           'encode_dataset', 'prior_nll_bits', 'prior_accuracy', 'unigram_bits', 'fit_prior', 'plot_prior_history']
+           'evaluating', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy', 'unigram_bits', 'fit_prior',
+           'plot_prior_history']
 
 # %% ../nbs/06_pixelcnn.ipynb #81e963a8
 def causal_mask(kernel_size:int, # odd side of the square kernel
@@ -289,6 +290,15 @@ def module_device(module:nn.Module)->torch.device:
     for t in module.buffers(): return t.device
     return torch.device('cpu')
 
+@contextlib.contextmanager
+def evaluating(*modules:nn.Module):
+    "Put `modules` in eval mode for the block, then give each back the mode it had, also when the block raises."
+    modes = [m.training for m in modules]
+    for m in modules: m.eval()
+    try: yield
+    finally:
+        for m, mode in zip(modules, modes): m.train(mode)
+
 def _fingerprint(model:nn.Module, dataset:Dataset)->str:
     "A hash of the model's weights and of the dataset's size and end items: the key of an encoding cache."
     h = hashlib.sha1()
@@ -316,14 +326,11 @@ def encode_dataset(vqvae:nn.Module,      # a trained VQ-VAE: `encode(images) -> 
             if saved.get('key') == key: return saved['codes'], saved['labels']
     if device is not None: vqvae.to(device)
     device = module_device(vqvae)
-    was_training = vqvae.training
-    vqvae.eval()
     codes, labels = [], []
-    try:
+    with evaluating(vqvae):
         for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             codes.append(vqvae.encode(x.to(device)).cpu())
             labels.append(torch.as_tensor(y))
-    finally: vqvae.train(was_training)
     codes, labels = torch.cat(codes).long(), torch.cat(labels).long()
     if codes.ndim == 1: codes = codes[:, None, None]  # one latent per image: a 1×1 map
     if cache is not None:
@@ -352,16 +359,13 @@ def _prior_stats(prior, codes, labels, batch_size, device=None):
     device = module_device(prior)
     _check_codes(codes, prior.num_codes, 'codes')
     labels = _labels_for(prior, labels, len(codes), 'labels')
-    was_training = prior.training
-    prior.eval()
     nll, correct = 0.0, 0
-    try:
+    with evaluating(prior):
         for s in range(0, len(codes), batch_size):
             c = codes[s:s + batch_size].long().to(device)
             logits = prior(c, None if labels is None else labels[s:s + batch_size].to(device)).float()
             nll += F.cross_entropy(logits, c, reduction='sum').item()
             correct += (logits.argmax(1) == c).sum().item()
-    finally: prior.train(was_training)
     return nll / codes.numel() / math.log(2), correct / codes.numel()
 
 def prior_nll_bits(prior:nn.Module,             # a trained prior

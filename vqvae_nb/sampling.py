@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
-from .pixelcnn import GatedPixelCNN, _check_labels, module_device, resolve_device
+from .pixelcnn import GatedPixelCNN, _check_labels, module_device, resolve_device, evaluating
 
 # %% auto #0
 __all__ = ['gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', 'latent_shape_of', 'sample_images', 'decode_codes',
@@ -54,15 +54,12 @@ def sample_codes_naive(prior:nn.Module,       # a trained prior: forward(indices
                       )->torch.Tensor:        # (n, H, W) long
     "Ancestral sampling by running the prior on the whole map H·W times (reference implementation)."
     (H, W), y, device = _sampling_args(prior, n, shape, y, temperature)
-    was_training = prior.training
-    prior.eval()
     codes = torch.zeros((n, H, W), dtype=torch.long, device=device)
-    try:
+    with evaluating(prior):
         for i in range(H):
             noise = gumbel_noise((n, W, prior.num_codes), generator, device)
             for j in range(W):
                 codes[:, i, j] = pick_codes(prior(codes, y)[:, :, i, j], noise[:, j], temperature)
-    finally: prior.train(was_training)
     return codes
 
 # %% ../nbs/07_sampling.ipynb #2e778fdb
@@ -105,10 +102,7 @@ def sample_codes(prior:nn.Module,       # a trained prior: forward(indices, y) -
     "Ancestral sampling in raster order; a GatedPixelCNN computes each activation once, other priors use the naive loop."
     if not isinstance(prior, GatedPixelCNN): return sample_codes_naive(prior, n, shape, y, temperature, generator)
     (H, W), y, device = _sampling_args(prior, n, shape, y, temperature)
-    was_training = prior.training
-    prior.eval()
-    try: return _sample_gated(prior, int(n), H, W, y, temperature, generator, device)
-    finally: prior.train(was_training)
+    with evaluating(prior): return _sample_gated(prior, int(n), H, W, y, temperature, generator, device)
 
 # %% ../nbs/07_sampling.ipynb #512ff996
 def latent_shape_of(vqvae:nn.Module)->tuple:
@@ -134,10 +128,7 @@ def sample_images(vqvae:nn.Module,       # a trained VQ-VAE: `decode(indices) ->
 def decode_codes(vqvae:nn.Module, codes:torch.Tensor)->torch.Tensor:
     "Decode (n, h, w) code maps to images (n, C, H, W) in [0, 1]; 1×1 maps of a one-code-per-image model are unwrapped."
     if len(tuple(getattr(vqvae, 'latent_shape', (0, 0)))) == 0: codes = codes.reshape(len(codes))
-    was_training = vqvae.training
-    vqvae.eval()
-    try: return vqvae.decode(codes.to(module_device(vqvae))).float().clamp(0, 1)
-    finally: vqvae.train(was_training)
+    with evaluating(vqvae): return vqvae.decode(codes.to(module_device(vqvae))).float().clamp(0, 1)
 
 def uniform_codes(n:int, shape:tuple, num_codes:int, generator:torch.Generator|None=None)->torch.Tensor:
     "Code maps drawn independently and uniformly: samples from the prior the VQ-VAE was trained with."
@@ -148,13 +139,10 @@ def uniform_codes(n:int, shape:tuple, num_codes:int, generator:torch.Generator|N
 def reconstruction_sigma(vqvae:nn.Module, dataset:Dataset, batch_size:int=256)->float:
     "Root mean squared error of the raw decoder output on `dataset`: σ of the MSE decoder read as a Gaussian."
     device, sq, count = module_device(vqvae), 0.0, 0
-    was_training = vqvae.training
-    vqvae.eval()
-    try:
+    with evaluating(vqvae):
         for x, _ in DataLoader(dataset, batch_size=batch_size):
             out, _ = vqvae(x.to(device))
             sq += F.mse_loss(out.float(), x.to(device), reduction='sum').item(); count += x.numel()
-    finally: vqvae.train(was_training)
     return math.sqrt(sq / count)
 
 @torch.no_grad()
@@ -189,10 +177,8 @@ def bits_per_dim(vqvae:nn.Module,        # a trained VQ-VAE: forward(x) -> (raw 
     likelihood, device = vqvae.likelihood, module_device(vqvae)
     if likelihood.name == 'mse' and sigma is None:
         sigma = reconstruction_sigma(vqvae, sigma_dataset if sigma_dataset is not None else dataset, batch_size)
-    vq_training, prior_training = vqvae.training, prior.training
-    vqvae.eval(); prior.eval()
     decoder_nats, prior_nats, count, dims = 0.0, 0.0, 0, 0
-    try:
+    with evaluating(vqvae, prior):
         for x, y in DataLoader(dataset, batch_size=batch_size):
             x = x.to(device)
             out, vq = vqvae(x)
@@ -202,7 +188,6 @@ def bits_per_dim(vqvae:nn.Module,        # a trained VQ-VAE: forward(x) -> (raw 
             decoder_nats += nll.sum().item()
             prior_nats -= code_log_prob(prior, codes, y, conditional).sum().item()
             count, dims = count + len(x), x[0].numel()
-    finally: vqvae.train(vq_training); prior.train(prior_training)
     scale = count * dims * math.log(2)
     total = (decoder_nats + prior_nats) / scale
     if not details: return total
@@ -317,9 +302,7 @@ def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
     if classifier is None:
         with torch.enable_grad(): classifier = train_classifier(train_dataset, steps=classifier_steps)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    was_training = vqvae.training
-    vqvae.eval()
-    try:
+    with evaluating(vqvae):
         f_valid, p_valid, valid_y = _dataset_outputs(classifier, vqvae, valid_dataset, batch_size=batch_size)
         n = int(n or min(len(valid_y), 10_000))
         # class-conditional samples follow the held-out label mix, so both sets hold the same classes
@@ -331,7 +314,6 @@ def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
         subset = torch.randperm(len(train_dataset), generator=torch.Generator().manual_seed(0))[:n]
         f_train, _, _ = _dataset_outputs(classifier, vqvae, train_dataset, subset, batch_size=batch_size)
         f_recon, _, _ = _dataset_outputs(classifier, vqvae, valid_dataset, reconstruct=True, batch_size=batch_size)
-    finally: vqvae.train(was_training)
     return {'classifier_heldout_accuracy': (p_valid == valid_y).float().mean().item(),
             'sample_accuracy': None if y is None else (p_samples == y).float().mean().item(),
             'fd_samples': frechet_distance(f_samples, f_valid),
