@@ -1,7 +1,7 @@
 """Run notebooks top to bottom on this machine and save their outputs in place.
 
 The docs site shows the outputs saved in the notebooks, so after changing a notebook run
-`python .ci/refresh_outputs.py nbs/02_quantizer.ipynb` (or no argument for all), then
+`python .ci/refresh_outputs.py nbs/03_quantizer.ipynb` (or no argument for all), then
 `nbdev_clean`. Cells flagged with a `tst_flags` flag (`slow`, `cuda`) are skipped unless named
 with `--flags`, exactly as `nbdev_test` does, and keep whatever outputs they had. Unlike
 `nbdev_test`, IN_TEST is not set, so the notebooks run at their full tutorial sizes.

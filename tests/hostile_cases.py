@@ -1,0 +1,305 @@
+"""A sweep of hostile and careless inputs against `vqvae_nb` (command line and API), each of which must end cleanly:
+the command exits with status 2 and one `vqvae_nb <command>: error: ...` line naming what was wrong (no traceback),
+or the API raises a clear exception (ValueError, TypeError, FileNotFoundError, ...) whose message contains the
+expected words; run folders are never left mixed.
+
+    python tests/hostile_cases.py            # all cases, then a summary line "N passed, M failed"
+    python tests/hostile_cases.py -k idx     # the cases whose name contains "idx"
+
+The cases that train use tiny step counts; the whole sweep takes a few minutes on a laptop CPU.
+"""
+import argparse, contextlib, gzip, io, json, math, os, shutil, signal, struct, subprocess, sys, tempfile, time, traceback
+from pathlib import Path
+import numpy as np
+import torch
+
+os.environ.setdefault('MPLBACKEND', 'Agg')
+torch.set_num_threads(1)
+from vqvae_nb.cli import main
+from vqvae_nb.core import check_int
+from vqvae_nb.data import read_idx, get_dataset, ImageTensorDataset
+from vqvae_nb.model import VQVAE, VQVAEConfig
+from vqvae_nb.quantizer import VectorQuantizer
+from vqvae_nb.ema import VectorQuantizerEMA
+from vqvae_nb.pixelcnn import GatedPixelCNN
+from vqvae_nb.training import fit_vqvae, load_checkpoint, save_checkpoint
+from vqvae_nb.prior import load_prior, save_prior
+from vqvae_nb.sampling import sample_images
+from vqvae_nb.runs import load_run
+
+TMP = Path(tempfile.mkdtemp(prefix='vqvae_nb_hostile_'))
+QUICK = ['--steps', '4', '--prior-steps', '2', '--prior-hidden', '8', '--prior-layers', '1', '--classifier-steps', '2',
+         '--num-samples', '4', '--batch-size', '8', '--hidden', '8', '--quiet']
+CASES = []
+
+def cli(name, argv, expect, status=2):
+    "A command that must exit with `status` and, for 2, print one error line containing `expect`."
+    CASES.append((name, lambda: _run_cli(argv() if callable(argv) else argv, expect, status)))
+
+def api(name, fn, expect, exc=Exception):
+    "A call that must raise `exc` with `expect` in its message."
+    CASES.append((name, lambda: _raises(fn, expect, exc)))
+
+def check(name, fn):
+    "A scenario whose own assertions decide."
+    CASES.append((name, fn))
+
+def _run_cli(argv, expect, status):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = main([str(a) for a in argv])
+        except SystemExit as e: code = e.code
+    text = err.getvalue()
+    assert 'Traceback' not in text, f'traceback:\n{text[-800:]}'
+    assert code == status, f'exit status {code}, expected {status}; stderr: {text[-400:]}'
+    if status == 2:
+        assert ': error: ' in text or 'usage:' in text, f'no error line: {text[-400:]}'
+        assert expect in text, f'{expect!r} not in: {text[-400:]}'
+
+def _raises(fn, expect, exc):
+    try: fn()
+    except exc as e:
+        assert not isinstance(e, (AssertionError, AttributeError, IndexError, KeyError, ZeroDivisionError)), f'unclear {type(e).__name__}: {e}'
+        assert expect in str(e), f'{expect!r} not in {type(e).__name__}: {e}'
+        return
+    raise AssertionError(f'nothing raised (expected {exc.__name__} with {expect!r})')
+
+# ------------------------------------------------------------------ files
+def write_idx(path, arr, code=0x08, gz=False, dims=None):
+    arr = np.asarray(arr)
+    dims = arr.shape if dims is None else dims
+    data = bytes([0, 0, code, len(dims)]) + struct.pack(f'>{len(dims)}I', *dims) + arr.tobytes()
+    Path(path).write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+rng = np.random.default_rng(0)
+def images(n, side=28, channels=None):
+    shape = (n, side, side) if channels is None else (n, side, side, channels)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+IMG = write_idx(TMP/'img.idx', images(60)); LAB = write_idx(TMP/'lab.idx', np.arange(60, dtype=np.uint8) % 10)
+def idx_pair(name, pix, labels):
+    return ['--dataset', 'idx', '--images', write_idx(TMP/f'{name}-img.idx', pix), '--labels', write_idx(TMP/f'{name}-lab.idx', labels)]
+
+# ------------------------------------------------------------------ command line: options
+for opt, value, expect in [
+    ('--steps', '0', 'steps must be an integer at least 1'), ('--steps', '-5', 'steps must be an integer at least 1'),
+    ('--steps', 'many', 'invalid int value'), ('--steps', '1e9', 'invalid int value'), ('--steps', '2.5', 'invalid int value'),
+    ('--prior-steps', '0', 'prior steps must be'), ('--batch-size', '0', 'batch_size must be'), ('--batch-size', '-1', 'batch_size'),
+    ('--lr', '0', 'train lr must be a finite number'), ('--lr', '-1', 'train lr'), ('--lr', 'nan', 'train lr'), ('--lr', 'inf', 'train lr'),
+    ('--beta', 'nan', 'VQVAEConfig.beta must be a finite number'), ('--beta', 'inf', 'VQVAEConfig.beta'), ('--beta', '-1', 'VQVAEConfig.beta'),
+    ('--num-codes', '0', 'num_codes'), ('--num-codes', '-5', 'num_codes'), ('--num-codes', '1e9', 'invalid int value'),
+    ('--code-dim', '0', 'code_dim'), ('--hidden', '0', 'hidden'), ('--hidden', '-3', 'hidden'),
+    ('--prior-hidden', '0', 'prior hidden'), ('--prior-layers', '0', 'prior num_layers'),
+    ('--held-out', '0', 'held_out'), ('--held-out', '1', 'held_out'), ('--held-out', '1.5', 'held_out'), ('--held-out', 'nan', 'held_out'),
+    ('--seed', '-1', 'seed must be an integer'), ('--seed', str(2**70), 'seed must be an integer'),
+    ('--num-samples', '0', 'num_samples'), ('--classifier-steps', '0', 'classifier_steps'),
+    ('--quantizer', 'kmeans', "quantizer='kmeans'"), ('--likelihood', 'gaussian', "likelihood='gaussian'"),
+    ('--dataset', 'svhn', "unknown dataset 'svhn'"), ('--dataset', 'idx', '--dataset idx needs --images'),
+    ('--preset', 'bogus', "unknown preset 'bogus'"), ('--split', 'valid', "--split must be 'train' or 'test'"),
+    ('--device', 'gpu', 'is not a device'), ('--device', 'meta', 'is not available on this machine'),
+    ('--device', 'xpu', 'is not available on this machine'), ('--device', 'mps', 'is not available on this machine'),
+    ('--images', 'x.gz', 'not for --dataset digits'), ('--stepz', '3', 'unrecognized arguments')]:
+    if opt == '--device' and value == 'mps' and torch.backends.mps.is_available(): continue
+    cli(f'train {opt} {value}', ['train', opt, value, '--out', TMP/'never'], expect)
+if not torch.cuda.is_available(): cli('train --device cuda', ['train', '--device', 'cuda', '--out', TMP/'never'], "'cuda' is not available")
+cli('train idx missing images file', ['train', '--dataset', 'idx', '--images', TMP/'nope.gz'], 'no such file')
+cli('train kmnist offline', ['train', '--dataset', 'kmnist', '--root', TMP/'empty', '--no-download', '--out', TMP/'never'], "Dataset 'kmnist'")
+cli('train --split with idx', ['train', '--dataset', 'idx', '--images', IMG, '--split', 'test'], '--split picks a split')
+cli('train --hidden 100000 (memory)', ['train', '--hidden', '100000', '--out', TMP/'never'], 'GiB to train')
+cli('train --num-codes 1000000000 (memory)', ['train', '--num-codes', '1000000000', '--out', TMP/'never'], 'GiB to train')
+cli('train --prior-hidden 100000 (memory)', ['train', '--prior-hidden', '100000', '--out', TMP/'never'], 'GiB to train')
+cli('train --batch-size larger than the data', ['train', *idx_pair('b', images(20), np.arange(20, dtype=np.uint8) % 10), '--batch-size', '64', '--out', TMP/'never'], 'lower batch_size')
+(TMP/'a-file').write_text('x')
+cli('train --out is a file', ['train', '--out', TMP/'a-file', *QUICK], 'is a file')
+cli('train --out under a file', ['train', '--out', TMP/'a-file'/'run', *QUICK], 'a-file')
+cli('train --resume with nothing to resume', ['train', '--out', TMP/'fresh', '--resume', *QUICK], 'there is no run to resume')
+
+# ------------------------------------------------------------------ command line: data files
+for name, pix, lab, expect in [
+    ('label 255 among digits', images(40), np.r_[np.arange(39) % 10, 255].astype(np.uint8), 'pass --remap-labels'),
+    ('labels 0..9 with a gap', images(40), (np.arange(40) % 10 * 2).astype(np.uint8), 'pass --remap-labels'),
+    ('2-channel images', images(40, channels=2), np.arange(40, dtype=np.uint8) % 10, 'have 2 channels'),
+    ('31x31 images', images(40, side=31), np.arange(40, dtype=np.uint8) % 10, 'images of 31×31 cannot be halved'),
+    ('7x7 images', images(40, side=7), np.arange(40, dtype=np.uint8) % 10, 'images of 7×7'),
+    ('1x1 images', images(40, side=1), np.arange(40, dtype=np.uint8) % 10, 'images of 1×1'),
+    ('labels count mismatch', images(40), np.arange(39, dtype=np.uint8) % 10, 'labels')]:
+    cli(f'train idx: {name}', ['train', *idx_pair(name.replace(' ', '_'), pix, lab), '--out', TMP/'never', *QUICK], expect)
+lab_i32 = np.r_[np.arange(39) % 10, -1].astype('>i4')
+cli('train idx: label -1 among labels', lambda: ['train', '--dataset', 'idx', '--images', write_idx(TMP/'m1-img.idx', images(40)),
+    '--labels', write_idx(TMP/'m1-lab.idx', lab_i32, code=0x0C), '--out', TMP/'never', *QUICK], 'from -1 to 9')
+lab_big = np.r_[np.arange(39) % 10, 100_000].astype('>i4')
+cli('train idx: label 100000', lambda: ['train', '--dataset', 'idx', '--images', write_idx(TMP/'big-img.idx', images(40)),
+    '--labels', write_idx(TMP/'big-lab.idx', lab_big, code=0x0C), '--out', TMP/'never', *QUICK], 'pass --remap-labels')
+flt = (rng.random((40, 28, 28)) * 255).astype('>f4')
+cli('train idx: float pixels in 0-255', lambda: ['train', '--dataset', 'idx', '--images', write_idx(TMP/'f-img.idx', flt, code=0x0D),
+    '--out', TMP/'never', *QUICK], 'pixels must lie in [0,1]')
+good = (TMP/'img.idx').read_bytes()
+for name, data, expect in [
+    ('truncated', good[:-10], 'truncated'), ('trailing bytes', good + b'\0', 'trailing bytes'),
+    ('png', b'\x89PNG\r\n\x1a\n' + good, 'not an IDX file'), ('bad type code', b'\0\0\x07\x03' + good[4:], 'not an IDX file'),
+    ('header cut', good[:9], 'truncated'), ('corrupt gzip', gzip.compress(good)[:-30], 'gzip data is corrupt'),
+    ('gzip bomb', gzip.compress(b'\0\0\x08\x03' + struct.pack('>3I', 10, 28, 28) + bytes(20_000_000)), 'trailing bytes'),
+    ('gzip promising too much', gzip.compress(b'\0\0\x08\x03' + struct.pack('>3I', 100_000_000, 28, 28)), 'truncated'),
+    ('overflowing header', b'\0\0\x08\x03' + struct.pack('>3I', 2**32 - 1, 2**32 - 1, 2**32 - 1) + bytes(10), 'truncated'),
+    ('empty file', b'', 'truncated'), ('zero images', b'\0\0\x08\x03' + struct.pack('>3I', 0, 28, 28), 'holds no images')]:
+    path = TMP/f"bad-{name.replace(' ', '_')}.idx"; path.write_bytes(data)
+    cli(f'train idx: {name}', ['train', '--dataset', 'idx', '--images', path, '--out', TMP/'never', *QUICK], expect)
+sparse = TMP/'sparse.idx'
+with open(sparse, 'wb') as f: f.write(b'\0\0\x08\x03' + struct.pack('>3I', 10, 28, 28)); f.truncate(2**31)
+cli('train idx: 2 GiB sparse file', ['train', '--dataset', 'idx', '--images', sparse, '--out', TMP/'never', *QUICK], 'trailing bytes')
+
+# ------------------------------------------------------------------ command line: sample
+def quick_run(name, *extra):
+    out = TMP/name
+    code = main(['train', '--out', str(out), *QUICK, *extra])
+    assert code == 0 and (out/'prior.pt').is_file(), f'the quick run {name} failed'
+    return out
+RUN = None
+def run_folder():
+    global RUN
+    if RUN is None: RUN = quick_run('run')
+    return RUN
+for argv, expect in [
+    (['--n', '0'], 'n must be an integer at least 1'), (['--n', '-3'], 'n must be an integer'), (['--n', '1e12'], 'invalid int value'),
+    (['--nrow', '0'], 'nrow must be an integer at least 1'), (['--nrow', '-3'], 'nrow must be an integer'),
+    (['--label', '12'], '--label must be a class number from 0 to 9'), (['--label', '-1'], '--label must be a class number'),
+    (['--temperature', '0'], 'temperature must be a finite number'), (['--temperature', '-1'], 'temperature'), (['--temperature', 'nan'], 'temperature'),
+    (['--device', 'meta'], 'is not available'), (['--seed', '-1'], 'seed')]:
+    cli(f'sample {" ".join(argv)}', lambda argv=argv: ['sample', '--run', run_folder(), '--out', TMP/'s.png', *argv], expect)
+cli('sample --out x.jpg', lambda: ['sample', '--run', run_folder(), '--out', TMP/'x.jpg'], 'must name a .png file')
+cli('sample without --run', ['sample', '--out', TMP/'s.png'], '--run DIR is required')
+cli('sample --run missing', ['sample', '--run', TMP/'nowhere', '--out', TMP/'s.png'], 'no run folder at')
+cli('sample --run is a file', ['sample', '--run', TMP/'a-file', '--out', TMP/'s.png'], 'is a file')
+cli('sample --run empty folder', lambda: ['sample', '--run', (TMP/'empty-run').mkdir(exist_ok=True) or TMP/'empty-run', '--out', TMP/'s.png'], 'vqvae.pt and prior.pt missing')
+def broken(name, vq_bytes=None, prior_bytes=None, edit_vq=None, edit_prior=None):
+    folder = TMP/name
+    if folder.exists(): shutil.rmtree(folder)
+    shutil.copytree(run_folder(), folder)
+    if vq_bytes is not None: (folder/'vqvae.pt').write_bytes(vq_bytes)
+    if prior_bytes is not None: (folder/'prior.pt').write_bytes(prior_bytes)
+    for file, edit in (('vqvae.pt', edit_vq), ('prior.pt', edit_prior)):
+        if edit: state = torch.load(folder/file, weights_only=True); edit(state); torch.save(state, folder/file)
+    return ['sample', '--run', folder, '--out', TMP/'s.png']
+cli('sample: junk vqvae.pt', lambda: broken('junk', vq_bytes=b'\0' * 10), 'is not a readable vqvae_nb checkpoint')
+cli('sample: empty prior.pt', lambda: broken('emptyprior', prior_bytes=b''), 'prior')
+cli('sample: pickle that runs code', lambda: broken('pickle', vq_bytes=b"cos\nsystem\n(S'echo pwned'\ntR."), 'is not a readable vqvae_nb checkpoint')
+cli('sample: missing weights', lambda: broken('missing', edit_vq=lambda s: s['model_state'].pop('decoder.0.weight', None) or s['model_state'].popitem()), 'does not hold the weights')
+cli('sample: wrong shapes', lambda: broken('shapes', edit_vq=lambda s: s['model_state'].update({k: torch.zeros(3) for k in list(s['model_state'])[:1]})), 'does not hold the weights')
+cli('sample: NaN weights', lambda: broken('nan', edit_vq=lambda s: [t.fill_(float('nan')) for t in s['model_state'].values() if t.is_floating_point()]), 'non-finite')
+cli('sample: NaN prior weights', lambda: broken('nanprior', edit_prior=lambda s: [t.fill_(float('nan')) for t in s['state'].values() if t.is_floating_point()]), 'non-finite')
+cli('sample: prior with missing keys', lambda: broken('priorkeys', edit_prior=lambda s: s['state'].popitem()), 'prior')
+cli('sample: mixed run ids', lambda: broken('mixed', edit_prior=lambda s: s.update(run_id='someone-else')), 'come from different runs')
+def bad_json():
+    argv = broken('badjson'); (TMP/'badjson'/'metrics.json').write_text('{'); return argv
+cli('sample: metrics not JSON', bad_json, 'is not readable JSON')
+def other_k_prior():
+    other = quick_run('k8', '--num-codes', '8')
+    argv = broken('k-mismatch'); shutil.copy(other/'prior.pt', TMP/'k-mismatch'/'prior.pt'); return argv
+cli('sample: a K=8 prior beside a K=16 VQ-VAE', other_k_prior, 'come from different runs')
+
+# ------------------------------------------------------------------ run folders: resume, retrain, concurrency, kills
+def resume_fewer_steps():
+    out = quick_run('resumed')
+    _run_cli(['train', '--out', out, '--resume', *QUICK[:-1], '--quiet', '--steps', '2'], 'is fewer', 2)
+check('train --resume with fewer steps', resume_fewer_steps)
+def resume_changed_lr():
+    out = TMP/'resumed'
+    _run_cli(['train', '--out', out, '--resume', *QUICK, '--lr', '0.01'], 'resume with the same options', 2)
+check('train --resume with another --lr', resume_changed_lr)
+def retrain_fails_late():
+    out = quick_run('late')
+    before = {f: (out/f).read_bytes() for f in ('vqvae.pt', 'prior.pt', 'metrics.json')}
+    _run_cli(['train', *idx_pair('two', images(2), np.array([0, 1], dtype=np.uint8)), '--out', out, *QUICK], 'error', 2)
+    assert all((out/f).read_bytes() == b for f, b in before.items()), 'the previous run changed'
+check('a retrain that fails leaves the previous run whole', retrain_fails_late)
+
+def spawn_train(out, *extra):
+    return subprocess.Popen([sys.executable, '-m', 'vqvae_nb.cli', 'train', '--out', str(out), *QUICK, '--steps', '300', *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def wait_for(path, proc, timeout=300):
+    start = time.time()
+    while not path.exists():
+        if proc.poll() is not None or time.time() - start > timeout: raise AssertionError(f'{path.name} never appeared: {proc.stderr.read()[-500:]}')
+        time.sleep(0.2)
+def concurrent_runs():
+    out = TMP/'concurrent'
+    first = spawn_train(out)
+    wait_for(TMP/'.concurrent.lock', first)
+    second = subprocess.run([sys.executable, '-m', 'vqvae_nb.cli', 'train', '--out', str(out), *QUICK], capture_output=True, text=True)
+    first.communicate()
+    assert second.returncode == 2 and 'is being written by process' in second.stderr and 'Traceback' not in second.stderr, second.stderr[-500:]
+    assert first.returncode == 0, 'the first run failed'
+    load_run(out)
+check('two trains into one folder: the second is refused', concurrent_runs)
+def killed_retrain():
+    out = quick_run('killed')
+    before = {f: (out/f).read_bytes() for f in ('vqvae.pt', 'prior.pt', 'metrics.json')}
+    proc = spawn_train(out, '--prior-steps', '100000')
+    start = time.time()   # kill it during the prior stage: once its new vqvae.pt is written aside
+    while not any(p.name.startswith('.killed.partial-') and (p/'vqvae.pt').exists() and (p/'vqvae.pt').stat().st_mtime > start
+                  for p in TMP.iterdir()):
+        assert proc.poll() is None and time.time() - start < 300, 'the retrain ended early'
+        time.sleep(0.2)
+    time.sleep(1); proc.send_signal(signal.SIGKILL); proc.wait()
+    assert all((out/f).read_bytes() == b for f, b in before.items()), 'the previous run changed'
+    load_run(out)
+    _run_cli(['sample', '--run', out, '--out', TMP/'after-kill.png'], '', 0)
+    quick_run('killed')   # the lock of the killed process does not block the next run
+check('a retrain killed in the prior stage leaves the previous run whole', killed_retrain)
+
+# ------------------------------------------------------------------ API
+api('VQVAEConfig(beta=nan)', lambda: VQVAEConfig(beta=float('nan')), 'VQVAEConfig.beta')
+api('VQVAEConfig(eps=nan)', lambda: VQVAEConfig(eps=float('nan')), 'VQVAEConfig.eps')
+api('VQVAEConfig(decay=nan)', lambda: VQVAEConfig(decay=float('nan')), 'VQVAEConfig.decay')
+api('VQVAEConfig(data_variance=nan)', lambda: VQVAEConfig(data_variance=float('nan')), 'VQVAEConfig.data_variance')
+api('VQVAEConfig(num_codes=True)', lambda: VQVAEConfig(num_codes=True), 'must be an integer')
+api('VectorQuantizer(num_codes=0)', lambda: VectorQuantizer(0, 4), 'num_codes')
+api('VectorQuantizerEMA(decay=nan)', lambda: VectorQuantizerEMA(8, 4, decay=float('nan')), 'decay')
+api('GatedPixelCNN(num_codes=0)', lambda: GatedPixelCNN(num_codes=0), 'num_codes')
+api('GatedPixelCNN(hidden=0)', lambda: GatedPixelCNN(num_codes=8, hidden=0), 'hidden')
+api('GatedPixelCNN(num_classes=0)', lambda: GatedPixelCNN(num_codes=8, num_classes=0), 'num_classes')
+api('GatedPixelCNN(dropout=nan)', lambda: GatedPixelCNN(num_codes=8, dropout=float('nan')), 'dropout')
+api('encode NaN images', lambda: VQVAE().encode(torch.full((2, 1, 28, 28), float('nan'))), 'NaN')
+api('quantize inf latents', lambda: VectorQuantizer(8, 4).quantize(torch.full((2, 4, 3, 3), float('inf'))), 'NaN or inf')
+api('empty training batch', lambda: VectorQuantizerEMA(8, 4)(torch.zeros(0, 4, 3, 3)), 'empty')
+def nan_batch_keeps_codebook():
+    vq = VectorQuantizerEMA(8, 4); vq(torch.randn(4, 4, 3, 3)); before = vq.embedding.clone()
+    vq(torch.full((4, 4, 3, 3), float('nan')))
+    assert torch.isfinite(vq.embedding).all() and torch.equal(before, vq.embedding)
+check('a NaN batch leaves the EMA codebook finite', nan_batch_keeps_codebook)
+api('fit_vqvae on pixels in 0-255', lambda: fit_vqvae(VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4), torch.rand(16, 1, 28, 28) * 255, steps=1, batch_size=8, progress=False), '[0, 1]')
+api('fit_vqvae steps=0', lambda: fit_vqvae(VQVAE(), torch.rand(8, 1, 28, 28), steps=0), 'steps must be an integer')
+api('fit_vqvae lr=nan', lambda: fit_vqvae(VQVAE(), torch.rand(8, 1, 28, 28), lr=float('nan')), 'lr must be a finite number')
+api('fit_vqvae resume from nothing', lambda: fit_vqvae(VQVAE(), torch.rand(8, 1, 28, 28), resume=TMP/'none.pt'), 'no checkpoint to resume from')
+api('fit_vqvae wrong channels', lambda: fit_vqvae(VQVAE(), torch.rand(8, 3, 28, 28), steps=1), 'in_channels')
+def mismatched_prior():
+    vq, prior = VQVAE(num_codes=16), GatedPixelCNN(num_codes=8, hidden=8, num_layers=1)
+    sample_images(vq, prior, 2)
+api('sample_images with a K=8 prior and a K=16 VQ-VAE', mismatched_prior, 'codes')
+api('load_checkpoint of a directory', lambda: load_checkpoint(TMP), 'no checkpoint at')
+api('load_prior of a checkpoint', lambda: (save_checkpoint(TMP/'vq.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)), load_prior(TMP/'vq.pt')), 'is not a vqvae_nb prior file')
+api('read_idx of a missing file', lambda: read_idx(TMP/'missing.idx'), 'missing.idx', FileNotFoundError)
+api('ImageTensorDataset of 3-D images', lambda: ImageTensorDataset(torch.zeros(4, 28, 28)), '(N,C,H,W)')
+api('get_dataset unknown', lambda: get_dataset('svhn'), "unknown dataset 'svhn'")
+api('check_int on a float', lambda: check_int('n', 2.0), 'must be an integer')
+
+def run(selected):
+    passed, failed = 0, []
+    for name, fn in selected:
+        start = time.time()
+        try: fn(); passed += 1; print(f'ok    {time.time() - start:5.1f} s  {name}', flush=True)
+        except Exception as e:
+            failed.append(name); print(f'FAIL  {time.time() - start:5.1f} s  {name}: {type(e).__name__}: {str(e)[:300]}', flush=True)
+    print(f'\n{len(selected)} hostile cases')
+    for name in failed: print(f'  failed: {name}')
+    print(f'{passed} passed, {len(failed)} failed')
+    return not failed
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('-k', default='', help='run only the cases whose name contains this')
+    args = ap.parse_args()
+    ok = run([(n, f) for n, f in CASES if args.k in n])
+    shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(0 if ok else 1)
