@@ -55,6 +55,6 @@ def markdown(res:dict) -> str:
             f"`vqvae_nb train`'s pipeline (`vqvae_nb.cli.run_training`) with its default configuration, only the "
             f"codebook changed: {res['steps']} VQ-VAE steps, {res['prior_steps']} prior steps, seed 0, CPU. "
             "Held-out images throughout.\n\n" + md_table(rows, model) +
-            "\n\nSample quality (11_sampling's `sample_quality`): the share of class-conditional samples that a small "
+            "\n\nSample quality (12_sampling's `sample_quality`): the share of class-conditional samples that a small "
             "classifier reads as the class they were drawn for, and Fréchet distances (FD) of its features to those "
             "of the held-out images; training images give the floor. Times are for this machine only.\n\n" + md_table(rows, samples))

@@ -18,7 +18,8 @@ from torchvision.utils import make_grid
 __all__ = ['DIGITS_SIZE', 'DIGITS_HELD_OUT', 'DIGITS_SEED', 'DATASET_NAMES', 'DATA_ENV', 'DOWNLOAD_TIMEOUT', 'CELEBA_CROP',
            'CELEBA_SIZE', 'ImageTensorDataset', 'DigitsDataset', 'read_idx', 'IDXDataset', 'DatasetUnavailableError',
            'default_data_root', 'get_dataset', 'holdout_split', 'images_of', 'as_float', 'images_tensor',
-           'epoch_batches', 'batches_per_epoch', 'batch_stream', 'get_dataloader', 'show_images', 'data_variance']
+           'epoch_batches', 'batches_per_epoch', 'batch_stream', 'get_dataloader', 'show_images', 'tutorial_data',
+           'data_variance']
 
 # %% ../nbs/01_data.ipynb #99e0a757
 DIGITS_SIZE = 28        # side of the resized digits, as MNIST
@@ -416,6 +417,22 @@ def show_images(images:torch.Tensor, # (B,C,H,W) batch, or one (C,H,W) image, va
     ax.set_axis_off()
     if title: ax.set_title(title)
     return ax
+
+# %% ../nbs/01_data.ipynb #5a9cd8c7
+def tutorial_data(name:str='mnist',      # 'mnist', 'kmnist' or 'fashion_mnist'
+                  held_out:float=0.1,    # the share of the test set held out
+                  root:str|Path|None=None, # the data root (default: `default_data_root()`)
+                  verbose:bool=True,     # say which data it is
+                 ) -> tuple[ImageTensorDataset, ImageTensorDataset]:
+    "(train, held-out): the real test split of `name` under the data root, split 9:1; the embedded digits when it is absent."
+    try: real = get_dataset(name, split='test', root=root, download=False)
+    except DatasetUnavailableError:
+        if verbose: print(f"{name}: its test files are not under the data root, so the embedded digits stand in (set "
+                          f"{DATA_ENV} to a folder holding them, or call get_dataset('{name}') once with internet access)")
+        return DigitsDataset(train=True), DigitsDataset(train=False)
+    train, valid = holdout_split(real, held_out)
+    if verbose: print(f"{name}: {len(train):,} training and {len(valid):,} held-out images from its test set")
+    return train, valid
 
 # %% ../nbs/01_data.ipynb #e76f5df0
 def data_variance(dataset:Dataset, # a dataset of (image, label) items
