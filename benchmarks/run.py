@@ -1,6 +1,6 @@
 """Run the vqvae_nb benchmarks and write benchmarks/results/*.json, RESULTS.md (every table) and SUMMARY.md (the README's).
 
-    python benchmarks/run.py [--quick] [--only quantizer,training,sampling,quality,nbdev_test] [--mnist DIR] [--threads N]
+    python benchmarks/run.py [--quick] [--only quantizer,training,sampling,quality,peer,nbdev_test] [--mnist DIR] [--threads N]
 
 CPU always, CUDA as well when torch sees a GPU. Speeds are ratios measured in the same run; absolute
 times hold only for the machine named beside them. Not a test: CI never runs this.
@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, devices, save, load, machine_line
 
-BENCHMARKS = ('quantizer', 'training', 'sampling', 'quality', 'nbdev_test')
+BENCHMARKS = ('quantizer', 'training', 'sampling', 'quality', 'peer', 'nbdev_test')
 
 def write_markdown() -> Path:
     "RESULTS.md from every results/*.json there is, so that running one benchmark keeps the others' tables."
@@ -66,6 +66,12 @@ def summary_markdown() -> Path:
         out += [f"| {x['dataset']} | {x['codebook']} | {fmt(x['recon_mse'])} | {fmt(x['perplexity'])} | "
                 f"{x['codes_used']} / {x['num_codes']} | {fmt(x['prior_nll_bits'])} | {fmt(x['bits_per_dim'])} | "
                 f"{x['sample_accuracy']:.0%} | {x['total_seconds'] / 60:.1f} |" for x in r['rows']]
+    if (r := full('peer')) and 'skipped' not in r:
+        h, ours, peer = r['headline'], r['vqvae_rows'][0], min(r['vqvae_rows'][1:], key=lambda x: x['recon_mse'])
+        out += ['', f"Against pythae {r['pythae_version']} at equal CPU time ({r['vqvae_seconds']:g} s per VQ-VAE, "
+                f"{r['prior_seconds']:g} s per prior, one thread, {_date(r)}; `benchmarks/results/PEER.md`): held-out MSE "
+                f"{fmt(ours['recon_mse'])} vs {fmt(peer['recon_mse'])} (pythae {peer['setting']}), unconditional sample FD "
+                f"{fmt(h['fd_ours_unconditional'])} vs {fmt(h['fd_peer'])}."]
     used = '; '.join(f"{n} for {', '.join(names)}" for n, names in sorted(threads.items()))
     out += ['', f"Measured on {'; '.join(sorted(machines))}; torch threads: {used}. Every table in full, with the "
             "load and commit of each run: `benchmarks/results/RESULTS.md`."]
@@ -90,10 +96,11 @@ def main():
     for name in names:
         start = time.perf_counter()
         module = importlib.import_module(f'bench_{name}')
-        kwargs = dict(mnist=args.mnist) if name == 'quality' else {}
+        kwargs = dict(mnist=args.mnist) if name in ('quality', 'peer') else {}
         res = module.run(quick=args.quick, devices=devs, **kwargs)
         res['seconds'] = time.perf_counter() - start
         print(f'{name}: {res["seconds"]:.0f} s -> {save(name, res, args.quick)}', flush=True)
+        if name == 'peer': module.write_peer_md(load('peer'))  # its own page, PEER.md, as well as RESULTS.md
     print(f'tables -> {write_markdown()}, {summary_markdown()}')
 
 if __name__ == '__main__': main()
