@@ -262,7 +262,7 @@ api('GatedPixelCNN(num_classes=0)', lambda: GatedPixelCNN(num_codes=8, num_class
 api('GatedPixelCNN(dropout=nan)', lambda: GatedPixelCNN(num_codes=8, dropout=float('nan')), 'dropout')
 api('encode NaN images', lambda: VQVAE().encode(torch.full((2, 1, 28, 28), float('nan'))), 'NaN')
 api('quantize inf latents', lambda: VectorQuantizer(8, 4).quantize(torch.full((2, 4, 3, 3), float('inf'))), 'NaN or inf')
-api('empty training batch', lambda: VectorQuantizerEMA(8, 4)(torch.zeros(0, 4, 3, 3)), 'empty')
+api('empty training batch', lambda: VectorQuantizerEMA(8, 4)(torch.zeros(0, 4, 3, 3)), 'needs at least one latent')
 def nan_batch_keeps_codebook():
     vq = VectorQuantizerEMA(8, 4); vq(torch.randn(4, 4, 3, 3)); before = vq.embedding.clone()
     vq(torch.full((4, 4, 3, 3), float('nan')))

@@ -152,7 +152,8 @@ def check_config(config:dict) -> dict:
         if key in config['prior']: check_int(name, config['prior'][key], 1)
     kind = config['prior'].setdefault('kind', 'gated_pixelcnn')
     if kind not in PRIOR_KINDS: raise ValueError(f"prior kind {kind!r} is not one of {tuple(PRIOR_KINDS)}")
-    try: PRIOR_KINDS[kind](num_codes=2, **prior_arguments(config['prior']))
+    try:
+        with torch.device('meta'): PRIOR_KINDS[kind](num_codes=2, **prior_arguments(config['prior']))  # checks, allocates nothing
     except TypeError as e: raise ValueError(f"prior: {e}") from None
     if config['evaluate']['num_samples'] is not None: check_int('num_samples', config['evaluate']['num_samples'], 1)
     check_int('classifier_steps', config['evaluate']['classifier_steps'], 1)

@@ -143,7 +143,7 @@ def sample_run(run,                    # a run folder, or the dictionary `load_r
                batch_size:int=256,     # images sampled at once
               ) -> tuple[torch.Tensor, torch.Tensor|None]:
     "`n` new images (n, C, H, W) in [0, 1] from a run, and the class each was drawn for (None if unconditional)."
-    check_int('n', n, 1); check_int('batch_size', batch_size, 1)
+    check_int('n', n, 1); check_int('batch_size', batch_size, 1); check_int('seed', seed, 0, 2**63 - 1)
     check_number('temperature', temperature, 0, low_open=True)
     r = run if isinstance(run, dict) else load_run(run, device)
     k = r['num_classes']
