@@ -40,7 +40,8 @@ class VQVAEConfig:
     quantizer:str='ema'          # 'ema' (moving averages, Appendix A.1) or 'grad' (the codebook loss)
     decay:float=0.99             # EMA decay γ
     eps:float=1e-5               # Laplace smoothing of the EMA counts
-    restart_threshold:float=1.0  # EMA: codes chosen less than this often per batch (moving average) restart (0: never)
+    restart_threshold:float=1.0  # codes chosen less than this often per batch (moving average) restart (0: never)
+    grad_restarts:bool=False     # 'grad': restart its codes too (off: the paper's gradient codebook)
     kmeans_init:bool=False       # EMA: initialise the codebook by k-means on the first batch
     likelihood:str='mse'         # how the decoder output is read: 'mse', 'bernoulli' or 'logistic'
     data_variance:float=1.0      # 'mse': the reconstruction term is MSE / data_variance (the sonnet example's scale)
@@ -58,6 +59,7 @@ class VQVAEConfig:
         check_number(name('eps'), self.eps, 0, low_open=True)
         check_number(name('restart_threshold'), self.restart_threshold, 0)
         check_number(name('data_variance'), self.data_variance, 0, low_open=True)
+        if not isinstance(self.grad_restarts, bool): raise TypeError(f"VQVAEConfig.grad_restarts must be a bool, got {self.grad_restarts!r}")
         if not isinstance(self.kmeans_init, bool): raise TypeError(f"VQVAEConfig.kmeans_init must be a bool, got {self.kmeans_init!r}")
         if self.arch == 'vqvae' and self.image_size % 2**self.num_downsamples:
             raise ValueError(f"VQVAEConfig.image_size={self.image_size} is not divisible by 2**num_downsamples="
@@ -98,7 +100,8 @@ class VQVAE(nn.Module):
         if c.quantizer == 'ema':
             self.quantizer = VectorQuantizerEMA(c.num_codes, c.code_dim, beta=c.beta, decay=c.decay, eps=c.eps,
                                                 restart_threshold=c.restart_threshold, kmeans_init=c.kmeans_init)
-        else: self.quantizer = VectorQuantizer(c.num_codes, c.code_dim, beta=c.beta)
+        else: self.quantizer = VectorQuantizer(c.num_codes, c.code_dim, beta=c.beta, decay=c.decay,
+                                               restart_threshold=c.restart_threshold if c.grad_restarts else 0.0)
         self.latent_shape = self.probe_latent_shape()
 
     @torch.no_grad()

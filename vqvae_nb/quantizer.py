@@ -9,6 +9,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
 from fastcore.basics import patch
 from .core import check_int, check_number
 
@@ -133,12 +134,20 @@ class VectorQuantizer(nn.Module):
                  code_dim:int,              # D, the dimension of each code
                  beta:float=0.25,           # weight of the commitment loss
                  chunk_size:int|None=None,  # rows per distance block (None: from `DISTANCE_BUDGET_BYTES`)
+                 restart_threshold:float=0.0, # restart codes chosen fewer times per batch than this, on average (0: never)
+                 decay:float=0.99,          # γ of the moving average of usage that restarts read
                 ):
         super().__init__()
         self.num_codes, self.code_dim = check_int('num_codes', num_codes, 1), check_int('code_dim', code_dim, 1)
         self.beta = check_number('beta', beta, 0)
         self.chunk_size = None if chunk_size is None else check_int('chunk_size', chunk_size, 1)
         self.embedding = nn.Parameter(torch.empty(self.num_codes, self.code_dim).uniform_(-1 / num_codes, 1 / num_codes))
+        self.restart_threshold = check_number('restart_threshold', restart_threshold, 0)
+        self.decay = check_number('decay', decay, 0, 1, low_open=True, high_open=True)
+        if self.restart_threshold > 0:  # usage is tracked only for restarts: off, the state is the paper's codebook alone
+            self.register_buffer('ema_count', torch.zeros(self.num_codes))  # moving average of each code's count per batch
+            self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
+            self.register_buffer('num_restarts', torch.zeros((), dtype=torch.long))
 
     def extra_repr(self): return f'num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}'
 
@@ -180,8 +189,8 @@ def update_codebook(self:VectorQuantizer,
                     z:torch.Tensor,        # (B, D, *spatial) latents of the batch
                     indices:torch.Tensor,  # (B, *spatial) their nearest codes
                    ):
-    "Training hook, called after the lookup; a gradient codebook is updated by the optimizer instead."
-    pass
+    "Training hook, called after the lookup: the optimizer moves a gradient codebook; here only restarts, if asked for."
+    if self.restart_threshold > 0: self.restart_dead_codes(flatten_latents(z.detach()).float(), self.track_usage(indices))
 
 # %% ../nbs/03_quantizer.ipynb #c31e7926
 @patch
@@ -206,3 +215,51 @@ def forward(self:VectorQuantizer, z:torch.Tensor)->VQOutput:
     loss = self.vq_loss(z, e)
     z_q = z + (e.to(z.dtype) - z).detach()                # straight-through: value e, gradient identity
     return VQOutput(z_q, indices, loss, perplexity(self.usage(indices)))
+
+# %% ../nbs/03_quantizer.ipynb #3e9546bb
+def _distributed()->bool: return dist.is_available() and dist.is_initialized()
+
+def _broadcast(t:torch.Tensor)->torch.Tensor:
+    "Rank 0's `t` on every rank (no-op outside distributed training)."
+    if _distributed(): dist.broadcast(t, src=0)
+    return t
+
+def _all_reduce(t:torch.Tensor)->torch.Tensor:
+    "`t` summed over ranks, in place (no-op outside distributed training)."
+    if _distributed(): dist.all_reduce(t)
+    return t
+
+# %% ../nbs/03_quantizer.ipynb #6a6d6039
+@patch
+def code_usage(self:VectorQuantizer)->torch.Tensor:
+    "Moving-average number of times each code is chosen per batch, divided by 1 − γᵗ: (K,). Needs restarts on."
+    return (self.ema_count.double() / (1 - self.decay ** self.num_updates.clamp_min(1).double())).float()
+
+@patch
+@torch.no_grad()
+def track_usage(self:VectorQuantizer, indices:torch.Tensor)->torch.Tensor:
+    "Fold this batch's code counts (summed over ranks) into the moving average; returns the counts (K,)."
+    counts = _all_reduce(code_counts(indices, self.num_codes))
+    self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+    self.num_updates += 1
+    return counts
+
+# %% ../nbs/03_quantizer.ipynb #edf0eccc
+@patch
+@torch.no_grad()
+def restart_dead_codes(self:VectorQuantizer,
+                       flat:torch.Tensor,    # (N, D) encoder outputs of this batch
+                       counts:torch.Tensor,  # (K,) this batch's code counts, from `track_usage`
+                      )->torch.Tensor:       # how many codes were restarted (a 0-dim tensor)
+    "Move codes whose usage is below `restart_threshold`, and unused in this batch, to random encoder outputs of the batch."
+    correction = (1 - self.decay ** self.num_updates.clamp_min(1).double()).float()
+    dead = (self.ema_count < self.restart_threshold * correction) & (counts == 0)  # equal on every rank
+    K, (N, D) = self.num_codes, flat.shape
+    pick = torch.randperm(N, device=flat.device)[:K] if N >= K else torch.randint(max(N, 1), (K,), device=flat.device)
+    fresh = _broadcast(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
+    dead = dead & torch.isfinite(fresh).all(1)        # a non-finite output never becomes a code
+    self.embedding.copy_(torch.where(dead[:, None], fresh.to(self.embedding.dtype), self.embedding))
+    self.ema_count.copy_(torch.where(dead, 2 * self.restart_threshold * correction, self.ema_count))
+    num_dead = dead.sum()
+    self.num_restarts += num_dead
+    return num_dead

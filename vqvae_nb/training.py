@@ -61,7 +61,6 @@ def _check_dataset(name, data, config):
 
 # %% ../nbs/07_training.ipynb #d3ece9b8
 CHECKPOINT_FORMAT = 'vqvae_nb.vqvae/1'
-
 def _rng_state() -> dict:
     state = {'torch': torch.get_rng_state(), 'python': torch.tensor(random.getstate()[1], dtype=torch.int64)}
     if torch.cuda.is_available() and torch.cuda.is_initialized(): state['cuda'] = torch.cuda.get_rng_state_all()
@@ -196,6 +195,8 @@ class FitState:
     history: dict = field(default_factory=new_history)
     start: int = 0                                # steps already done
     last_saved: int|None = None                   # step of the last checkpoint written
+    extras: dict = field(default_factory=dict)    # more parts with a state_dict (a discriminator, its optimizer)
+    stat_keys: tuple = STAT_KEYS                  # names of the step module's statistics, in order
 
 # %% ../nbs/07_training.ipynb #0d829b1f
 def _stage(data, in_memory, device):
@@ -225,16 +226,17 @@ def new_fit_state(model:VQVAE, device:torch.device, amp, lr:float, rank:int=0, w
 
 # %% ../nbs/07_training.ipynb #ae34d9e8
 def resume_fit(state:FitState, path, seed:int=0):
-    "Load checkpoint `path` into `state` (model, optimizer, scaler, step, history, random generators)."
+    "Load checkpoint `path` into `state` (model, optimizer, scaler, extras, step, history, random generators)."
     ckpt = read_checkpoint(path, map_location=state.device)
-    config = state.model.config.to_dict()
-    if ckpt['config'] != config:
-        diff = sorted(k for k in ckpt['config'] if ckpt['config'][k] != config.get(k))
+    saved, config = VQVAEConfig.from_dict(ckpt['config']).to_dict(), state.model.config.to_dict()  # newer fields: defaults
+    if saved != config:
+        diff = sorted(k for k in saved if saved[k] != config.get(k))
         raise ValueError(f"fit_vqvae: {path} holds a model with another configuration (differs in {diff}); "
                          f"rebuild the model with VQVAE(load_checkpoint(path)['config'])")
     state.model.load_state_dict(ckpt['model_state'])
     if ckpt.get('optimizer') is not None: state.optimizer.load_state_dict(ckpt['optimizer'])
     if ckpt.get('scaler') is not None: state.scaler.load_state_dict(ckpt['scaler'])
+    for k, part in state.extras.items(): part.load_state_dict(ckpt['extras'][k])
     state.start = state.last_saved = ckpt['step']
     state.history = {**new_history(), **{k: list(v) for k, v in ckpt['history'].items()}}
     _warn_changed_settings(state.fit_args, ckpt.get('fit') or {})
@@ -262,21 +264,22 @@ class TrainStep(nn.Module):
         return t['loss'], stats
 
 def train_step(state:FitState, step_module:nn.Module, x:torch.Tensor, lr:float, grad_clip:float|None=None) -> torch.Tensor:
-    "One Adam step on the batch `x` at learning rate `lr`; returns the step's statistics (`STAT_KEYS`), on the device."
-    for group in state.optimizer.param_groups: group['lr'] = lr
+    "One step of every optimizer on the batch `x` at learning rate `lr`; returns the step's statistics, on the device."
+    optimizers = [state.optimizer] + [v for v in state.extras.values() if isinstance(v, torch.optim.Optimizer)]
+    for group in (g for o in optimizers for g in o.param_groups): group['lr'] = lr * group.get('lr_scale', 1)
     with torch.autocast(state.device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
         loss, stats = step_module(x)
-    state.optimizer.zero_grad(set_to_none=True)
+    for o in optimizers: o.zero_grad(set_to_none=True)
     state.scaler.scale(loss).backward()
     if grad_clip is not None:
         state.scaler.unscale_(state.optimizer)
         nn.utils.clip_grad_norm_(state.model.parameters(), grad_clip)
-    state.scaler.step(state.optimizer)
+    for o in optimizers: state.scaler.step(o)
     state.scaler.update()
     return stats
 
 # %% ../nbs/07_training.ipynb #6f1bccd0
-def record_block(history:dict, pending:list, step:int, seconds:tuple, world_size:int=1) -> list:
+def record_block(history:dict, pending:list, step:int, seconds:tuple, world_size:int=1, keys:tuple=STAT_KEYS) -> list:
     "Append the pending steps' statistics (up to `step`) to `history`; `seconds` is (at the block's start, now)."
     block = torch.stack([s for s, _ in pending])
     if world_size > 1: dist.all_reduce(block); block /= world_size
@@ -284,7 +287,7 @@ def record_block(history:dict, pending:list, step:int, seconds:tuple, world_size
     first, (t_start, t_end) = step - len(rows) + 1, seconds
     for i, (row, (_, row_lr)) in enumerate(zip(rows, pending)):
         history['step'].append(first + i)
-        for k, v in zip(STAT_KEYS, row): history[k].append(v)
+        for k, v in zip(keys, row): history.setdefault(k, []).append(v)
         history['lr'].append(row_lr)
         history['seconds'].append(t_start + (t_end - t_start) * (i + 1) / len(rows))
     return rows
@@ -316,7 +319,8 @@ def save_fit(state:FitState, step:int, checkpoint):
         raise FloatingPointError(f"fit_vqvae: the weights became non-finite at step {step}; the last good checkpoint "
                                  f"(step {state.last_saved}) is kept at {checkpoint}")
     if state.rank == 0:
-        save_checkpoint(checkpoint, state.model, state.optimizer, step, state.history, scaler=state.scaler, fit=state.fit_args)
+        extras = {'extras': {k: v.state_dict() for k, v in state.extras.items()}} if state.extras else {}
+        save_checkpoint(checkpoint, state.model, state.optimizer, step, state.history, scaler=state.scaler, fit=state.fit_args, **extras)
         state.last_saved = step
 
 # %% ../nbs/07_training.ipynb #8f39db0a
@@ -325,9 +329,8 @@ def _start(state:FitState, resume, seed:int):
     if resume is not None: resume_fit(state, resume, seed)
     else: torch.manual_seed(seed + state.rank); random.seed(seed + state.rank)
 
-def _wrap_step(state:FitState, compile:bool) -> nn.Module:
+def _wrap_step(state:FitState, step_module:nn.Module, compile:bool) -> nn.Module:
     "The training step module, inside DDP under several processes, compiled if asked."
-    step_module = TrainStep(state.model)
     if state.world_size > 1:
         step_module = DistributedDataParallel(step_module, device_ids=[state.device.index] if state.device.type == 'cuda' else None)
     return torch.compile(step_module) if compile else step_module
@@ -343,7 +346,7 @@ def _log_point(state, pending, step, steps, valid, clock, opts) -> dict:
     "Record, check, evaluate and save at a logging point; the bar's new postfix values."
     last, now = step == steps, time.perf_counter()
     rows = record_block(state.history, pending, step, (clock['elapsed0'] + clock['last'] - clock['t0'],
-                                                       clock['elapsed0'] + now - clock['t0']), state.world_size)
+                                                       clock['elapsed0'] + now - clock['t0']), state.world_size, state.stat_keys)
     clock['last'] = now
     check_divergence(rows, step - len(rows) + 1, state, opts['checkpoint'])
     postfix = {}
@@ -400,6 +403,7 @@ def fit_vqvae(model:VQVAE,                # the model to train, in place
               num_workers:int=0,          # DataLoader workers when the images stream from the dataset
               eval_batch_size:int=512,    # images per evaluation forward pass
               callback=None,              # called as callback(step, model, history) at each logging point; True stops
+              make_step=None,             # make_step(state) -> the step module (default `TrainStep`); may fill `state.extras`, `state.stat_keys`
              ) -> dict:                   # the history: per-step and per-evaluation lists of floats
     "Train `model` with Adam on `train_ds`; returns the history, leaves the model in eval mode."
     model = unwrap(model, VQVAE)
@@ -417,8 +421,9 @@ def fit_vqvae(model:VQVAE,                # the model to train, in place
         source, valid = _stage(train_ds, in_memory, device), _stage(valid_ds, in_memory, device)
         state = new_fit_state(model, device, amp, lr, rank, world_size, fit_args=dict(
             seed=seed, batch_size=batch_size, world_size=world_size, steps=steps, lr_schedule=lr_schedule))
+        step_module = TrainStep(state.model) if make_step is None else make_step(state)
         _start(state, resume, seed)
-        step_module = _wrap_step(state, compile)
+        step_module = _wrap_step(state, step_module, compile)
         batches = batch_stream(source, n, batch_size, state.start, seed, rank, world_size,
                                dict(num_workers=num_workers, pin_memory=device.type == 'cuda'))
         bar = tqdm(total=steps, initial=state.start, desc='fit_vqvae', unit='step', disable=not progress or rank != 0,
