@@ -13,7 +13,7 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
            'atomic_write_text', 'check_int', 'check_number', 'check_choice', 'smooth', 'free_port', 'spawn_workers',
-           'all_reduce_worker', 'join_process_group']
+           'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -196,3 +196,19 @@ def join_process_group(device='auto') -> tuple[int, int, int, bool]:
         dist.init_process_group('nccl' if cuda else 'gloo')
         return dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0)), True
     return 0, 1, 0, False
+
+# %% ../nbs/00_core.ipynb #8a49a9b1
+def is_distributed() -> bool:
+    "Whether this process is part of an initialised process group."
+    return dist.is_available() and dist.is_initialized()
+
+def all_reduce_sum(*tensors:torch.Tensor):
+    "Sum each tensor over the processes, in place (nothing to do with one process); the tensor, or the tuple of them."
+    if is_distributed():
+        for t in tensors: dist.all_reduce(t)
+    return tensors[0] if len(tensors) == 1 else tensors
+
+def broadcast_from_rank0(t:torch.Tensor) -> torch.Tensor:
+    "Rank 0's `t` on every process, in place (nothing to do with one process)."
+    if is_distributed(): dist.broadcast(t, src=0)
+    return t

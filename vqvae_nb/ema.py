@@ -8,24 +8,11 @@ import torch
 import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import patch
-from .core import check_int, check_number, spawn_workers
+from .core import check_int, check_number, spawn_workers, is_distributed, all_reduce_sum, broadcast_from_rank0
 from .quantizer import VectorQuantizer, nearest_codes, code_counts, commitment_loss, flatten_latents
 
 # %% auto #0
 __all__ = ['VectorQuantizerEMA', 'kmeans', 'ema_worker', 'run_distributed_ema']
-
-# %% ../nbs/05_ema.ipynb #e5ded680
-def _distributed()->bool: return dist.is_available() and dist.is_initialized()
-
-def _broadcast(t:torch.Tensor)->torch.Tensor:
-    "Rank 0's `t` on every rank (no-op outside distributed training)."
-    if _distributed(): dist.broadcast(t, src=0)
-    return t
-
-def _all_reduce(*ts:torch.Tensor):
-    "Sum each tensor over ranks, in place (no-op outside distributed training)."
-    if _distributed():
-        for t in ts: dist.all_reduce(t)
 
 # %% ../nbs/05_ema.ipynb #740d6f25
 class VectorQuantizerEMA(VectorQuantizer):
@@ -69,11 +56,6 @@ def _bias_correction(self:VectorQuantizerEMA)->torch.Tensor:
     "1 − γᵗ: the weight the zero-started moving averages have gathered after t updates."
     return 1 - self.decay ** self.num_updates.clamp_min(1).double()
 
-@patch
-def code_usage(self:VectorQuantizerEMA)->torch.Tensor:
-    "Moving-average number of times each code is chosen per batch, bias-corrected: (K,)."
-    return (self.ema_count.double() / self._bias_correction()).float()
-
 # %% ../nbs/05_ema.ipynb #ec2ed914
 @patch
 @torch.no_grad()
@@ -86,7 +68,7 @@ def update(self:VectorQuantizerEMA,
     idx = indices.reshape(-1)
     counts = code_counts(idx, self.num_codes)
     sums = torch.zeros_like(self.ema_sum).index_add_(0, idx, flat)
-    _all_reduce(counts, sums)                       # every rank: the statistics of the global batch
+    all_reduce_sum(counts, sums)                       # every rank: the statistics of the global batch
     count = self.ema_count.mul(self.decay).add_(counts, alpha=1 - self.decay)
     total = self.ema_sum.mul(self.decay).add_(sums, alpha=1 - self.decay)
     n = count.sum()
@@ -128,10 +110,10 @@ def restart_dead_codes(self:VectorQuantizerEMA,
     "Move codes whose bias-corrected usage is below `restart_threshold` to random encoder outputs of the batch."
     correction = self._bias_correction().float()
     dead = self.ema_count < self.restart_threshold * correction   # the same on every rank: counts were all-reduced
-    if len(flat) == 0 and not _distributed(): return dead.new_zeros((), dtype=torch.long)
+    if len(flat) == 0 and not is_distributed(): return dead.new_zeros((), dtype=torch.long)
     K, (N, D) = self.num_codes, flat.shape
     pick = (torch.randperm(N, device=flat.device)[:K] if N >= K else torch.randint(max(N, 1), (K,), device=flat.device))
-    fresh = _broadcast(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
+    fresh = broadcast_from_rank0(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
     dead = dead & torch.isfinite(fresh).all(1)
     # a restarted code starts with usage 2×threshold, so it has ln 2/(1−γ) ≈ 70 steps (γ=0.99) to be picked;
     # count and sum are set together, so m/N is exactly the new vector
@@ -176,7 +158,7 @@ def init_from_kmeans(self:VectorQuantizerEMA, z:torch.Tensor):
     flat = flatten_latents(z.detach()).float()
     flat = flat[torch.isfinite(flat).all(1)]
     centres = kmeans(flat, self.num_codes, self.kmeans_iters) if len(flat) else self.embedding.clone()
-    self.embedding.copy_(_broadcast(centres.contiguous()))
+    self.embedding.copy_(broadcast_from_rank0(centres.contiguous()))
 
 # %% ../nbs/05_ema.ipynb #d34d0aa4
 @patch

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import patch
-from .core import check_int, check_number
+from .core import check_int, check_number, is_distributed, all_reduce_sum, broadcast_from_rank0
 
 # %% auto #0
 __all__ = ['DISTANCE_BUDGET_BYTES', 'squared_distances', 'distance_chunk_rows', 'nearest_codes', 'code_counts', 'perplexity',
@@ -216,19 +216,6 @@ def forward(self:VectorQuantizer, z:torch.Tensor)->VQOutput:
     z_q = z + (e.to(z.dtype) - z).detach()                # straight-through: value e, gradient identity
     return VQOutput(z_q, indices, loss, perplexity(self.usage(indices)))
 
-# %% ../nbs/03_quantizer.ipynb #3e9546bb
-def _distributed()->bool: return dist.is_available() and dist.is_initialized()
-
-def _broadcast(t:torch.Tensor)->torch.Tensor:
-    "Rank 0's `t` on every rank (no-op outside distributed training)."
-    if _distributed(): dist.broadcast(t, src=0)
-    return t
-
-def _all_reduce(t:torch.Tensor)->torch.Tensor:
-    "`t` summed over ranks, in place (no-op outside distributed training)."
-    if _distributed(): dist.all_reduce(t)
-    return t
-
 # %% ../nbs/03_quantizer.ipynb #6a6d6039
 @patch
 def code_usage(self:VectorQuantizer)->torch.Tensor:
@@ -239,7 +226,7 @@ def code_usage(self:VectorQuantizer)->torch.Tensor:
 @torch.no_grad()
 def track_usage(self:VectorQuantizer, indices:torch.Tensor)->torch.Tensor:
     "Fold this batch's code counts (summed over ranks) into the moving average; returns the counts (K,)."
-    counts = _all_reduce(code_counts(indices, self.num_codes))
+    counts = all_reduce_sum(code_counts(indices, self.num_codes))
     self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
     self.num_updates += 1
     return counts
@@ -256,7 +243,7 @@ def restart_dead_codes(self:VectorQuantizer,
     dead = (self.ema_count < self.restart_threshold * correction) & (counts == 0)  # equal on every rank
     K, (N, D) = self.num_codes, flat.shape
     pick = torch.randperm(N, device=flat.device)[:K] if N >= K else torch.randint(max(N, 1), (K,), device=flat.device)
-    fresh = _broadcast(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
+    fresh = broadcast_from_rank0(flat[pick].float().contiguous() if N else flat.new_zeros(K, D))
     dead = dead & torch.isfinite(fresh).all(1)        # a non-finite output never becomes a code
     self.embedding.copy_(torch.where(dead[:, None], fresh.to(self.embedding.dtype), self.embedding))
     self.ema_count.copy_(torch.where(dead, 2 * self.restart_threshold * correction, self.ema_count))

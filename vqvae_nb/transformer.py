@@ -11,6 +11,7 @@ from fastcore.basics import patch
 from .core import evaluating, module_device
 from .sampling import gumbel_noise, pick_codes
 from .prior import PRIOR_KINDS
+from . import pixelcnn   # its code and label checks, shared by every prior
 
 # %% auto #0
 __all__ = ['KVCache', 'CausalSelfAttention', 'TransformerBlock', 'TransformerPrior', 'sample_codes_cached']
@@ -101,31 +102,16 @@ class TransformerPrior(nn.Module):
 # %% ../nbs/13_transformer.ipynb #89d45541
 @patch
 def check_codes(self:TransformerPrior, indices:torch.Tensor, name:str='indices'):
-    "Raise unless `indices` is an integer tensor (B, H, W) with values in [0, K) and H, W within `max_shape`."
-    if not isinstance(indices, torch.Tensor) or indices.is_floating_point() or indices.dtype == torch.bool:
-        raise TypeError(f'{name} must be an integer (long) tensor of code indices, got '
-                        f'{indices.dtype if isinstance(indices, torch.Tensor) else type(indices).__name__}')
-    if indices.ndim != 3: raise ValueError(f'{name} must have shape (B, H, W), got {tuple(indices.shape)}; add a batch axis with [None]')
+    "Raise unless `indices` is an integer tensor (B, H, W) of codes in [0, K) (the PixelCNN's check) within `max_shape`."
+    pixelcnn.check_codes(indices, self.num_codes, name)
     if indices.shape[1] > self.max_shape[0] or indices.shape[2] > self.max_shape[1]:
         raise ValueError(f'{name}: a {tuple(indices.shape[1:])} map is larger than max_shape={self.max_shape}')
-    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.num_codes):
-        raise ValueError(f'{name} must lie in [0, {self.num_codes}), got min {int(indices.min())}, max {int(indices.max())}')
 
 # %% ../nbs/13_transformer.ipynb #84df291e
 @patch
 def check_labels(self:TransformerPrior, y, batch:int, device=None)->torch.Tensor|None:
-    "Labels (B,) long for a class-conditional prior (an int is repeated), None for an unconditional one; raise on anything else."
-    if self.num_classes is None:
-        if y is not None: raise ValueError('this prior is unconditional (num_classes=None): call it without y')
-        return None
-    if y is None: raise ValueError(f'this prior is class-conditional ({self.num_classes} classes): pass labels y, shape (B,)')
-    y = torch.as_tensor(y, device=device)
-    if y.is_floating_point(): raise TypeError(f'labels y must be integers, got {y.dtype}')
-    if y.ndim == 0: y = y.expand(batch)
-    if tuple(y.shape) != (batch,): raise ValueError(f'labels y must have shape ({batch},), got {tuple(y.shape)}')
-    if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
-        raise ValueError(f'labels y must lie in [0, {self.num_classes}), got min {int(y.min())}, max {int(y.max())}')
-    return y.long()
+    "Labels (B,) long for a class-conditional prior (an int is repeated), None for an unconditional one: the PixelCNN's check."
+    return pixelcnn.check_labels(y, batch, self.num_classes, device)
 
 # %% ../nbs/13_transformer.ipynb #d2f83947
 @patch
