@@ -277,20 +277,23 @@ def mismatched_prior():
     vq, prior = VQVAE(num_codes=16), GatedPixelCNN(num_codes=8, hidden=8, num_layers=1)
     sample_images(vq, prior, 2)
 api('sample_images with a K=8 prior and a K=16 VQ-VAE', mismatched_prior, 'codes')
-api('load_checkpoint of a directory', lambda: load_checkpoint(TMP), 'no checkpoint at')
+api('load_checkpoint of a directory', lambda: load_checkpoint(TMP), 'no vqvae_nb checkpoint at')
 api('load_prior of a checkpoint', lambda: (save_checkpoint(TMP/'vq.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)), load_prior(TMP/'vq.pt')), 'is not a vqvae_nb prior file')
 api('read_idx of a missing file', lambda: read_idx(TMP/'missing.idx'), 'missing.idx', FileNotFoundError)
 api('ImageTensorDataset of 3-D images', lambda: ImageTensorDataset(torch.zeros(4, 28, 28)), '(N,C,H,W)')
 api('get_dataset unknown', lambda: get_dataset('svhn'), "unknown dataset 'svhn'")
 api('check_int on a float', lambda: check_int('n', 2.0), 'must be an integer')
 
-def run(selected):
+def run(selected, verbose=True):
+    "Run the cases, printing each (or only the failures); True when all passed."
     passed, failed = 0, []
     for name, fn in selected:
         start = time.time()
-        try: fn(); passed += 1; print(f'ok    {time.time() - start:5.1f} s  {name}', flush=True)
-        except Exception as e:
-            failed.append(name); print(f'FAIL  {time.time() - start:5.1f} s  {name}: {type(e).__name__}: {str(e)[:300]}', flush=True)
+        with contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext():
+            try: fn(); passed += 1; ok = None
+            except Exception as e: failed.append(name); ok = f'{type(e).__name__}: {str(e)[:300]}'
+        if ok is None and verbose: print(f'ok    {time.time() - start:5.1f} s  {name}', flush=True)
+        elif ok is not None: print(f'FAIL  {time.time() - start:5.1f} s  {name}: {ok}', flush=True)
     print(f'\n{len(selected)} hostile cases')
     for name in failed: print(f'  failed: {name}')
     print(f'{passed} passed, {len(failed)} failed')

@@ -12,8 +12,9 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
-           'atomic_write_text', 'check_int', 'check_number', 'check_choice', 'smooth', 'free_port', 'spawn_workers',
-           'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0']
+           'atomic_write_text', 'load_file', 'check_int', 'check_number', 'check_choice', 'smooth', 'free_port',
+           'spawn_workers', 'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum',
+           'broadcast_from_rank0']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -103,6 +104,16 @@ def atomic_write_text(path, text:str) -> Path:
     "Write `text` to `path` atomically."
     with atomic_file(path, 'w') as f: f.write(text)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #102a7210
+def load_file(path, what:str, map_location='cpu'):
+    "The contents of a file written by `torch.save`, loaded without running pickled code; clear errors naming `what`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no {what} at {path}")
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise ValueError(f"{path} is not a readable {what} (torch.load with weights_only=True failed: {type(e).__name__}: {first})") from None
 
 # %% ../nbs/00_core.ipynb #0c87a493
 def check_int(name:str, value, low:int|None=None, high:int|None=None) -> int:

@@ -19,7 +19,7 @@ __all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'encode_dataset', 'prior_nll_bits', 'p
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
-from .core import resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
+from .core import load_file, resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
 from .pixelcnn import GatedPixelCNN, check_codes
 
 # %% ../nbs/11_prior.ipynb #387ba316
@@ -255,10 +255,7 @@ def save_prior(path,                     # the file to write (its folder is crea
 def load_prior(path, map_location='cpu') -> dict:
     "The contents of a prior file, with 'prior' the rebuilt prior (eval mode), 'kind' its kind and 'shape' a tuple."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no prior at {path}")
-    try: state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable prior file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    state = load_file(path, 'prior file', map_location)
     if not isinstance(state, dict) or state.get('format') != PRIOR_FORMAT:
         raise ValueError(f"{path} is not a vqvae_nb prior file (format {PRIOR_FORMAT!r} expected)")
     kind = state.get('kind', 'gated_pixelcnn')  # the first prior files recorded no kind: all were Gated PixelCNNs

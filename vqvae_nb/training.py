@@ -22,7 +22,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'autocast_dtype', 'sa
            'record_evaluation', 'save_fit', 'fit_vqvae', 'fit_worker', 'spawn_fit']
 
 # %% ../nbs/07_training.ipynb #c10d4b73
-from .core import (resolve_device, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
+from .core import (resolve_device, load_file, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
                            smooth, spawn_workers, join_process_group)
 from .data import ImageTensorDataset, images_of, as_float, images_tensor, batches_per_epoch, batch_stream
 from .quantizer import code_counts, perplexity
@@ -90,12 +90,7 @@ def save_checkpoint(path,                 # file to write (its folder is created
 
 def read_checkpoint(path, map_location='cpu') -> dict:
     "The raw contents of a checkpoint file, loaded without running pickled code; a clear error for anything else."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
-    try: state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable vqvae_nb checkpoint (torch.load with weights_only=True failed: "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    state = load_file(path, 'vqvae_nb checkpoint', map_location)
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vqvae_nb VQ-VAE checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
     return state
