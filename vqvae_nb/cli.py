@@ -44,6 +44,9 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           unconditional:bool=False, # a prior without the class, even when the data has labels
           batch_size:int=None,  # VQ-VAE images per step
           lr:float=None,        # VQ-VAE learning rate (Adam)
+          perceptual:bool=False, # train a discriminator beside the VQ-VAE and add its perceptual loss (09_perceptual)
+          disc_start:int=None,  # --perceptual: pixel-loss steps before the discriminator plays (default 500)
+          disc_weight:float=None, # --perceptual: weight of the adversarial term, times VQGAN's adaptive weight (default 0.1)
           num_codes:int=None,   # codebook size K
           code_dim:int=None,    # code dimension D
           hidden:int=None,      # channels of the encoder and decoder
@@ -69,6 +72,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
                          prior=prior, prior_lr=prior_lr, prior_hidden=prior_hidden, prior_layers=prior_layers,
                          prior_first_kernel=prior_first_kernel, unconditional=unconditional or None, decay=decay,
                          restart_threshold=restart_threshold, kmeans_init=kmeans_init or None,
+                         perceptual=perceptual or None, disc_start=disc_start, disc_weight=disc_weight,
                          batch_size=batch_size, lr=lr, num_codes=num_codes, code_dim=code_dim, hidden=hidden, beta=beta,
                          quantizer=quantizer, likelihood=likelihood, num_samples=num_samples, classifier_steps=classifier_steps, held_out=held_out,
                          split=split, remap_labels=remap_labels or None,

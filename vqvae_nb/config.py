@@ -36,7 +36,8 @@ DEFAULT_CONFIG = {
     'model': dict(arch='vqvae', hidden=64, res_hidden=32, num_res_blocks=2, num_downsamples=2, num_codes=16,
                   code_dim=16, beta=0.25, quantizer='ema', decay=0.99, restart_threshold=0.0, kmeans_init=False,
                   likelihood='mse'),
-    'train': dict(steps=1500, batch_size=64, lr=2e-3, lr_schedule='cosine'),
+    'train': dict(steps=1500, batch_size=64, lr=2e-3, lr_schedule='cosine',
+                  perceptual=False, disc_start=500, disc_weight=0.1, feature_weight=0.1),  # 09_perceptual's loss, when asked
     'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64, steps=1000,
                   batch_size=64, lr=1e-3),
     'unconditional': False, # a prior without the class, even when the data has labels
@@ -78,6 +79,8 @@ PRESETS = {
 # %% ../nbs/15_config.ipynb #5a363395
 OPTION_PATHS = {  # flat option -> (section, key) of the configuration
     'steps': ('train', 'steps'), 'batch_size': ('train', 'batch_size'), 'lr': ('train', 'lr'),
+    'perceptual': ('train', 'perceptual'), 'disc_start': ('train', 'disc_start'), 'disc_weight': ('train', 'disc_weight'),
+    'feature_weight': ('train', 'feature_weight'),
     'prior_steps': ('prior', 'steps'), 'prior_lr': ('prior', 'lr'), 'prior_hidden': ('prior', 'hidden'),
     'prior_layers': ('prior', 'num_layers'), 'prior_first_kernel': ('prior', 'first_kernel_size'),
     'decay': ('model', 'decay'), 'restart_threshold': ('model', 'restart_threshold'), 'kmeans_init': ('model', 'kmeans_init'),
@@ -157,6 +160,9 @@ def check_config(config:dict) -> dict:
     except TypeError as e: raise ValueError(f"prior: {e}") from None
     if config['evaluate']['num_samples'] is not None: check_int('num_samples', config['evaluate']['num_samples'], 1)
     check_int('classifier_steps', config['evaluate']['classifier_steps'], 1)
+    t = config['train']
+    if t.get('perceptual'):
+        check_int('disc_start', t['disc_start'], 0); check_number('disc_weight', t['disc_weight'], 0); check_number('feature_weight', t['feature_weight'], 0)
     # the model's own checks (VQVAEConfig); the image size is not known yet, so take one every architecture accepts
     n = config['model'].get('num_downsamples', 2)
     try: VQVAEConfig(**{**config['model'], 'image_size': 4 * 2**max(n, 2)})

@@ -21,6 +21,7 @@ from .core import resolve_device, atomic_write_text, check_int, check_number, sm
 from .model import VQVAE, VQVAEConfig
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae
 from .figures import plot_reconstructions, plot_history
+from .perceptual import PatchDiscriminator, fit_perceptual
 from .pixelcnn import GatedPixelCNN
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs
@@ -108,10 +109,14 @@ def vqvae_stage(config:dict, data:dict, out:Path, device, progress:bool=True, re
     t, seed = config['train'], config['seed']
     model = VQVAE(data['mcfg'])
     t0 = time.time()
-    history = fit_vqvae(model, data['train_ds'], data['valid_ds'], steps=t['steps'], batch_size=t['batch_size'], lr=t['lr'],
-                        lr_schedule=t.get('lr_schedule', 'constant'), device=device, seed=seed,
-                        eval_every=max(1, t['steps'] // 5), checkpoint=out/'vqvae.pt',
-                        checkpoint_every=max(t['steps'] // 5, 1000), resume=True if resume else None, progress=progress)
+    fit = dict(steps=t['steps'], batch_size=t['batch_size'], lr=t['lr'], lr_schedule=t.get('lr_schedule', 'constant'), device=device,
+               seed=seed, eval_every=max(1, t['steps'] // 5), checkpoint=out/'vqvae.pt', checkpoint_every=max(t['steps'] // 5, 1000),
+               resume=True if resume else None, progress=progress)
+    if t.get('perceptual'):  # a discriminator beside the VQ-VAE: 09_perceptual
+        disc = PatchDiscriminator(data['mcfg'].in_channels)
+        history = fit_perceptual(model, disc, data['train_ds'], data['valid_ds'], disc_start=t['disc_start'],
+                                 disc_weight=t['disc_weight'], feature_weight=t['feature_weight'], **fit)
+    else: history = fit_vqvae(model, data['train_ds'], data['valid_ds'], **fit)
     seconds = time.time() - t0
     held = evaluate_vqvae(model, data['valid_ds'])
     _log_line(log, f"VQ-VAE: {seconds:.0f} s; held-out MSE {held['recon_mse']:.5f}, perplexity "
