@@ -12,8 +12,8 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
-           'atomic_write_text', 'load_file', 'check_int', 'check_number', 'check_choice', 'smooth', 'free_port',
-           'spawn_workers', 'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum',
+           'atomic_write_text', 'load_file', 'load_weights', 'check_int', 'check_number', 'check_choice', 'smooth',
+           'free_port', 'spawn_workers', 'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum',
            'broadcast_from_rank0']
 
 # %% ../nbs/00_core.ipynb #09267b8d
@@ -114,6 +114,17 @@ def load_file(path, what:str, map_location='cpu'):
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else ''
         raise ValueError(f"{path} is not a readable {what} (torch.load with weights_only=True failed: {type(e).__name__}: {first})") from None
+
+# %% ../nbs/00_core.ipynb #e7a0d34f
+def load_weights(module:nn.Module, state:dict, path, described_by:str='configuration describes') -> nn.Module:
+    "Load `state` into `module`; a clear error naming the file when the weights do not fit it or are not finite."
+    try: module.load_state_dict(state)
+    except (RuntimeError, KeyError) as e:
+        raise ValueError(f"{path} does not hold the weights its {described_by} (a damaged or edited file): "
+                         f"{str(e).splitlines()[0]}; train it again or use another file") from None
+    if not all(bool(t.isfinite().all()) for t in state.values() if t.is_floating_point()):
+        raise ValueError(f"{path} holds non-finite weights (NaN or inf): its training diverged; train it again with a lower learning rate")
+    return module
 
 # %% ../nbs/00_core.ipynb #0c87a493
 def check_int(name:str, value, low:int|None=None, high:int|None=None) -> int:

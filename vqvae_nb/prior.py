@@ -19,7 +19,7 @@ __all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'encode_dataset', 'prior_nll_bits', 'p
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
-from .core import load_file, resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
+from .core import load_file, load_weights, resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
 from .pixelcnn import GatedPixelCNN, check_codes
 
 # %% ../nbs/11_prior.ipynb #387ba316
@@ -262,10 +262,5 @@ def load_prior(path, map_location='cpu') -> dict:
     if kind not in PRIOR_KINDS:
         raise ValueError(f"{path} holds a prior of kind {kind!r}, which this version cannot build (it knows {tuple(PRIOR_KINDS)})")
     prior = PRIOR_KINDS[kind](**state['kwargs'])
-    try: prior.load_state_dict(state['state'])
-    except (RuntimeError, KeyError) as e:
-        raise ValueError(f"{path} does not hold the weights its arguments describe (a damaged or edited file): "
-                         f"{str(e).splitlines()[0]}; train the prior again") from None
-    if not all(bool(t.isfinite().all()) for t in state['state'].values() if t.is_floating_point()):
-        raise ValueError(f"{path} holds non-finite weights (NaN or inf): its training diverged; train it again with a lower learning rate")
+    load_weights(prior, state['state'], path, 'constructor arguments describe')
     return {**state, 'kind': kind, 'prior': prior.eval(), 'shape': tuple(state['shape'])}

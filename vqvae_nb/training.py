@@ -22,7 +22,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'autocast_dtype', 'sa
            'record_evaluation', 'save_fit', 'fit_vqvae', 'fit_worker', 'spawn_fit']
 
 # %% ../nbs/07_training.ipynb #c10d4b73
-from .core import (resolve_device, load_file, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
+from .core import (resolve_device, load_file, load_weights, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
                            smooth, spawn_workers, join_process_group)
 from .data import ImageTensorDataset, images_of, as_float, images_tensor, batches_per_epoch, batch_stream
 from .quantizer import code_counts, perplexity
@@ -102,12 +102,7 @@ def load_checkpoint(path,                 # a file written by `save_checkpoint` 
     state = read_checkpoint(path, map_location)
     config = VQVAEConfig.from_dict(state['config'])
     model = VQVAE(config).to(map_location if isinstance(map_location, (str, torch.device)) else 'cpu')
-    try: model.load_state_dict(state['model_state'])
-    except (RuntimeError, KeyError) as e:
-        raise ValueError(f"{path} does not hold the weights its configuration describes (a damaged or edited file): "
-                         f"{str(e).splitlines()[0]}; train the model again or use another checkpoint") from None
-    if not all(bool(t.isfinite().all()) for t in state['model_state'].values() if t.is_floating_point()):
-        raise ValueError(f"{path} holds non-finite weights (NaN or inf): its training diverged; train again with a lower learning rate")
+    load_weights(model, state['model_state'], path)
     return {**state, 'model': model.eval(), 'config': config}
 
 # %% ../nbs/07_training.ipynb #4264f520
