@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_config.ipynb #49e12bcb
 from __future__ import annotations
-import copy, inspect, math, os
+import copy, inspect, os
 from pathlib import Path
 import torch
 
@@ -16,11 +16,11 @@ __all__ = ['DEFAULT_CONFIG', 'PRESETS', 'OPTION_PATHS', 'TOP_OPTIONS', 'PRIOR_TR
 
 # %% ../nbs/15_config.ipynb #5554df92
 from .core import check_int, check_number
-from .data import DATASET_NAMES, get_dataset, ImageTensorDataset, holdout_split
+from .data import DATASET_NAMES, get_dataset, holdout_split
 from .model import VQVAE, VQVAEConfig
 from .pixelcnn import GatedPixelCNN
 from .prior import PRIOR_KINDS
-from .transformer import TransformerPrior
+from .transformer import TransformerPrior  # registers the transformer among PRIOR_KINDS
 
 # %% ../nbs/15_config.ipynb #68b1ecc5
 DEFAULT_CONFIG = {

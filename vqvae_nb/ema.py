@@ -5,7 +5,6 @@
 # %% ../nbs/05_ema.ipynb #76f9d661
 from __future__ import annotations
 import torch
-import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import patch
 from .core import check_int, check_number, spawn_workers, is_distributed, all_reduce_sum, broadcast_from_rank0

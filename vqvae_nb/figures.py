@@ -13,10 +13,9 @@ __all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_codeb
 
 # %% ../nbs/08_figures.ipynb #a4726613
 from .core import unwrap, smooth
-from .data import ImageTensorDataset, images_of, images_tensor
+from .data import images_of, images_tensor
 from .quantizer import code_counts
 from .model import VQVAE
-from .training import images_tensor
 
 # %% ../nbs/08_figures.ipynb #97764acb
 def plot_history(history:dict,              # `fit_vqvae`'s history

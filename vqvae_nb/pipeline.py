@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_pipeline.ipynb #63456cbd
 from __future__ import annotations
-import json, math, time, copy, datetime, platform, itertools, shutil, inspect
+import json, math, time, datetime, platform, itertools, shutil, inspect
 from pathlib import Path
 import torch
 import matplotlib.pyplot as plt
@@ -17,16 +17,15 @@ __all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'plot_samples', 'plot_run
 
 # %% ../nbs/16_pipeline.ipynb #20ba8984
 import vqvae_nb
-from .core import resolve_device, atomic_write_text, check_int, check_number, smooth
+from .core import resolve_device, atomic_write_text, smooth
 from .model import VQVAE, VQVAEConfig
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae
 from .figures import plot_reconstructions, plot_history
 from .perceptual import PatchDiscriminator, fit_perceptual
-from .pixelcnn import GatedPixelCNN
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs
 from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
-from .config import PRIOR_TRAINING_KEYS, prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config
+from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config
 
 # %% ../nbs/16_pipeline.ipynb #b30e0cfd
 def _grid(images:torch.Tensor, nrow:int) -> torch.Tensor:

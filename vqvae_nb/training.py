@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_training.ipynb #cb4994e8
 from __future__ import annotations
-import os, math, time, random, warnings, itertools
+import math, time, random, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Subset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Subset
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
@@ -23,8 +23,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'autocast_dtype', 'sa
 
 # %% ../nbs/07_training.ipynb #c10d4b73
 from .core import (resolve_device, load_file, load_weights, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
-                           smooth, spawn_workers, join_process_group)
-from .data import ImageTensorDataset, images_of, as_float, images_tensor, batches_per_epoch, batch_stream
+                           spawn_workers, join_process_group)
+from .data import images_of, as_float, images_tensor, batches_per_epoch, batch_stream
 from .quantizer import code_counts, perplexity
 from .model import VQVAE, VQVAEConfig
 
