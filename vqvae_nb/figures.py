@@ -9,7 +9,7 @@ import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_codebook']
+__all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_code_usage', 'plot_codebook']
 
 # %% ../nbs/08_figures.ipynb #a4726613
 from .core import unwrap, smooth
@@ -101,6 +101,25 @@ def plot_code_maps(model:VQVAE,  # a trained model with 2-D latents
                 axs[1, i].text(c, r, str(k), ha='center', va='center', fontsize=7, color='w')
     axs[0, 0].set_ylabel('image'); axs[1, 0].set_ylabel('codes')
     fig.suptitle(f'the code each latent position took (K = {model.config.num_codes})', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_figures.ipynb #409c7589
+@torch.no_grad()
+def plot_code_usage(model:VQVAE,        # a trained model
+                    data,               # images: a Dataset or a tensor (N, C, H, W)
+                    max_images:int=1000, # use at most this many images
+                   ) -> plt.Figure:
+    "Bar chart of how often each code is chosen, most used first, titled with the perplexity and codes in use."
+    model = unwrap(model, VQVAE)
+    x = _first_images(data, max_images).to(next(model.parameters()).device)
+    counts = code_counts(model.encode(x), model.config.num_codes).float().cpu()
+    p = counts / counts.sum()
+    perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    ax.bar(range(len(p)), p.sort(descending=True).values.numpy(), width=1.0, color='C0')
+    ax.set_xlabel('codes, most used first'); ax.set_ylabel('share of latents')
+    ax.set_title(f'{int((counts > 0).sum())} of {len(p)} codes in use, perplexity {perplexity:.1f}')
     fig.tight_layout()
     return fig
 

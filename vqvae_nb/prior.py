@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy', 'unigram_bits', 'fit_prior',
-           'plot_prior_history', 'save_prior', 'load_prior']
+__all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy', 'unigram_bits',
+           'fit_prior', 'plot_prior_history', 'save_prior', 'load_prior', 'tutorial_prior']
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
@@ -264,3 +264,23 @@ def load_prior(path, map_location='cpu') -> dict:
     prior = PRIOR_KINDS[kind](**state['kwargs'])
     load_weights(prior, state['state'], path, 'constructor arguments describe')
     return {**state, 'kind': kind, 'prior': prior.eval(), 'shape': tuple(state['shape'])}
+
+# %% ../nbs/11_prior.ipynb #c13f1ab9
+TUTORIAL_PRIOR = 'runs/tutorial/mnist_prior.pt'
+
+def tutorial_prior(vqvae:nn.Module, train_ds, valid_ds, # the tutorial's VQ-VAE and images
+                   small:bool=False,     # a quick stand-in (150 steps, smaller model), never saved
+                   path=TUTORIAL_PRIOR,  # where the full prior is kept between notebooks
+                  ) -> dict:
+    "The tutorial's class-conditional prior over `vqvae`'s codes (as `load_prior` returns it), trained once: read back when `path` holds one fitted to these codes."
+    key = _fingerprint(vqvae, train_ds)
+    if not small and Path(path).exists() and (saved := load_prior(path)).get('codes_key') == key: return saved
+    (train_codes, train_labels), (valid_codes, valid_labels) = encode_dataset(vqvae, train_ds), encode_dataset(vqvae, valid_ds)
+    kwargs = dict(hidden=32, num_layers=4, num_classes=10) if small else dict(
+        hidden=32, num_layers=8, head_hidden=256, num_classes=10, dropout=0.1)
+    torch.manual_seed(0)
+    prior = GatedPixelCNN(vqvae.config.num_codes, **kwargs)
+    history = fit_prior(prior, train_codes, train_labels, valid_codes, valid_labels, steps=150 if small else 3000,
+                        batch_size=64, lr=3e-3 if small else 2e-3, eval_every=50 if small else None, progress=False)
+    if not small: save_prior(path, prior, prior.config, vqvae.latent_shape, history, codes_key=key)
+    return dict(kind='gated_pixelcnn', prior=prior.eval(), kwargs=prior.config, shape=tuple(vqvae.latent_shape), history=history)

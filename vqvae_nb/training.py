@@ -16,10 +16,10 @@ from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'autocast_dtype', 'save_checkpoint', 'read_checkpoint',
-           'load_checkpoint', 'evaluate_vqvae', 'new_history', 'check_fit_args', 'lr_at', 'FitState', 'fit_device',
-           'new_fit_state', 'resume_fit', 'TrainStep', 'train_step', 'record_block', 'check_divergence',
-           'record_evaluation', 'save_fit', 'fit_vqvae', 'fit_worker', 'spawn_fit']
+__all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'TUTORIAL_CHECKPOINT', 'autocast_dtype', 'save_checkpoint',
+           'read_checkpoint', 'load_checkpoint', 'evaluate_vqvae', 'new_history', 'check_fit_args', 'lr_at', 'FitState',
+           'fit_device', 'new_fit_state', 'resume_fit', 'TrainStep', 'train_step', 'record_block', 'check_divergence',
+           'record_evaluation', 'save_fit', 'fit_vqvae', 'tutorial_vqvae', 'fit_worker', 'spawn_fit']
 
 # %% ../nbs/07_training.ipynb #c10d4b73
 from .core import (resolve_device, load_file, load_weights, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
@@ -429,6 +429,16 @@ def fit_vqvae(model:VQVAE,                # the model to train, in place
     if device.type == 'cuda': model.to(memory_format=torch.contiguous_format)
     model.eval()  # so that calling it afterwards cannot move the EMA codebook
     return state.history
+
+# %% ../nbs/07_training.ipynb #765eff7d
+TUTORIAL_CHECKPOINT = 'runs/tutorial/mnist_vqvae.pt'
+def tutorial_vqvae(train_ds, valid_ds, small:bool=False, checkpoint=TUTORIAL_CHECKPOINT) -> tuple[VQVAE, dict]:
+    "The tutorial's model (K = 128, 3,000 steps; `small`: a quick stand-in, never saved) and its history; trained once, then read from `checkpoint`."
+    config, steps = (VQVAEConfig(hidden=32, res_hidden=16, num_codes=64), 150) if small else (VQVAEConfig(num_codes=128), 3000)
+    torch.manual_seed(0); model = VQVAE(config)
+    history = fit_vqvae(model, train_ds, valid_ds, steps=steps, batch_size=64, lr=2e-3, lr_schedule='cosine',
+                        eval_every=steps // 3, progress=False, checkpoint=None if small else checkpoint, resume=True)
+    return model, history
 
 # %% ../nbs/07_training.ipynb #dcb81e90
 def fit_worker(rank:int, world_size:int, config:dict, train_ds, valid_ds, init_seed:int, fit_kwargs:dict) -> dict:
