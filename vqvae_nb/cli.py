@@ -49,6 +49,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           disc_weight:float=None, # --perceptual: weight of the adversarial term, times VQGAN's adaptive weight (default 0.1)
           num_codes:int=None,   # codebook size K
           code_dim:int=None,    # code dimension D
+          num_groups:int=None,  # codes per latent position, each for code_dim/num_groups channels (paper-cifar10: 10)
           hidden:int=None,      # channels of the encoder and decoder
           beta:float=None,      # commitment weight
           quantizer:str=None,   # ema | grad: codebook learned by moving averages or by its loss
@@ -74,6 +75,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
                          restart_threshold=restart_threshold, kmeans_init=kmeans_init or None,
                          perceptual=perceptual or None, disc_start=disc_start, disc_weight=disc_weight,
                          batch_size=batch_size, lr=lr, num_codes=num_codes, code_dim=code_dim, hidden=hidden, beta=beta,
+                         num_groups=num_groups,
                          quantizer=quantizer, likelihood=likelihood, num_samples=num_samples, classifier_steps=classifier_steps, held_out=held_out,
                          split=split, remap_labels=remap_labels or None,
                          root=root, download=False if no_download else None, seed=seed)

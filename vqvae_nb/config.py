@@ -63,7 +63,7 @@ PRESETS = {
     'paper-cifar10': {
         'dataset': 'cifar10',
         'model': dict(arch='vqvae', hidden=256, res_hidden=256, num_res_blocks=2, num_downsamples=2, num_codes=512,
-                      code_dim=64, quantizer='grad', beta=0.25, likelihood='logistic'),
+                      code_dim=640, num_groups=10, quantizer='grad', beta=0.25, likelihood='logistic'),
         'train': dict(steps=250_000, batch_size=128, lr=2e-4, lr_schedule='constant'),
         'prior': dict(hidden=128, num_layers=15, steps=100_000, batch_size=128, lr=3e-4),
     },
@@ -86,6 +86,7 @@ OPTION_PATHS = {  # flat option -> (section, key) of the configuration
     'decay': ('model', 'decay'), 'restart_threshold': ('model', 'restart_threshold'), 'kmeans_init': ('model', 'kmeans_init'),
     'num_codes': ('model', 'num_codes'), 'code_dim': ('model', 'code_dim'), 'hidden': ('model', 'hidden'),
     'beta': ('model', 'beta'), 'quantizer': ('model', 'quantizer'), 'likelihood': ('model', 'likelihood'),
+    'num_groups': ('model', 'num_groups'),
     'num_samples': ('evaluate', 'num_samples'), 'classifier_steps': ('evaluate', 'classifier_steps'),
 }
 TOP_OPTIONS = ('dataset', 'images', 'labels', 'root', 'download', 'split', 'held_out', 'remap_labels', 'unconditional', 'seed', 'prior')

@@ -26,8 +26,9 @@ class VectorQuantizerEMA(VectorQuantizer):
                  kmeans_init:bool=False,        # initialise the codebook by k-means on the first training batch
                  kmeans_iters:int=10,           # Lloyd iterations of that initialisation
                  chunk_size:int|None=None,      # rows per distance block (None: automatic)
+                 num_groups:int=1,              # G: codes per latent position, each for D/G channels, one shared codebook
                 ):
-        super().__init__(num_codes, code_dim, beta, chunk_size)
+        super().__init__(num_codes, code_dim, beta, chunk_size, num_groups=num_groups)
         self.decay = check_number('decay', decay, 0, 1, low_open=True, high_open=True)
         self.eps = check_number('eps', eps, 0, low_open=True)
         self.restart_threshold = check_number('restart_threshold', restart_threshold, 0)
@@ -36,7 +37,7 @@ class VectorQuantizerEMA(VectorQuantizer):
         del self.embedding                                  # a buffer from now on: no gradient, no optimizer
         self.register_buffer('embedding', codebook)
         self.register_buffer('ema_count', torch.zeros(self.num_codes))                # N_i: moving average of counts per batch
-        self.register_buffer('ema_sum', torch.zeros(self.num_codes, self.code_dim))   # m_i: moving average of sums of outputs
+        self.register_buffer('ema_sum', torch.zeros(self.num_codes, self.group_dim))  # m_i: moving average of sums of outputs
         self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
         self.register_buffer('num_restarts', torch.zeros((), dtype=torch.long))
         self._kmeans_pending = self.kmeans_init             # checked against num_updates on the first training step
@@ -59,10 +60,13 @@ def _bias_correction(self:VectorQuantizerEMA)->torch.Tensor:
 @patch
 @torch.no_grad()
 def update(self:VectorQuantizerEMA,
-           z:torch.Tensor,        # (B, D, *spatial) encoder outputs of the batch
-           indices:torch.Tensor,  # (B, *spatial) their nearest codes
+           z:torch.Tensor,        # (B, D, *spatial) encoder outputs of the batch; with G > 1 groups their `split_groups` view
+           indices:torch.Tensor,  # (B, *spatial) their nearest codes; (B, G, *spatial) with G > 1 groups
           ):
     "One EMA step of counts, sums and codebook from a quantized batch, then dead-code restarts; a non-finite step changes nothing."
+    if z.shape[1] != self.group_dim:
+        raise ValueError(f'update needs vectors of the codebook dimension {self.group_dim} in dim 1, got {tuple(z.shape)}; '
+                         f'with num_groups > 1 pass the grouped view `split_groups(z)`')
     flat = flatten_latents(z.detach()).float()
     idx = indices.reshape(-1)
     counts = code_counts(idx, self.num_codes)
@@ -94,8 +98,8 @@ def vq_loss(self:VectorQuantizerEMA,
 # %% ../nbs/05_ema.ipynb #d4ac1a48
 @patch
 def update_codebook(self:VectorQuantizerEMA,
-                    z:torch.Tensor,        # (B, D, *spatial) latents of the batch
-                    indices:torch.Tensor,  # (B, *spatial) their nearest codes
+                    z:torch.Tensor,        # (B, D, *spatial) latents of the batch; (B, D/G, G, *spatial) with G > 1 groups
+                    indices:torch.Tensor,  # (B, *spatial) their nearest codes; (B, G, *spatial) with G > 1 groups
                    ):
     "Training hook, after the lookup: one EMA step (`update`)."
     self.update(z, indices)
@@ -153,7 +157,7 @@ def kmeans(
 @patch
 @torch.no_grad()
 def init_from_kmeans(self:VectorQuantizerEMA, z:torch.Tensor):
-    "Set the codebook to k-means centres of the finite encoder outputs `z` (B, D, *spatial), rank 0's under DDP."
+    "Set the codebook to k-means centres of the finite encoder outputs `z` (B, D, *spatial), or their `split_groups` view, rank 0's under DDP."
     flat = flatten_latents(z.detach()).float()
     flat = flat[torch.isfinite(flat).all(1)]
     centres = kmeans(flat, self.num_codes, self.kmeans_iters) if len(flat) else self.embedding.clone()

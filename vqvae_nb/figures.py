@@ -14,7 +14,7 @@ __all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_code_
 # %% ../nbs/08_figures.ipynb #a4726613
 from .core import unwrap, smooth
 from .data import images_of, images_tensor
-from .quantizer import code_counts
+from .quantizer import code_counts, groups_to_map
 from .model import VQVAE
 
 # %% ../nbs/08_figures.ipynb #97764acb
@@ -88,8 +88,8 @@ def plot_code_maps(model:VQVAE,  # a trained model with 2-D latents
     if len(model.latent_shape) != 2:
         raise ValueError(f"code maps need 2-D latents; this model's latent shape is {model.latent_shape}")
     x = _first_images(data, n).to(next(model.parameters()).device)
-    codes = model.encode(x).cpu()
-    h, w = model.latent_shape
+    codes = groups_to_map(model.encode(x).cpu(), model.config.num_groups)  # (B, h, w·G): groups side by side
+    h, w = codes.shape[1:]
     annotate = h * w <= 64 if annotate is None else annotate
     fig, axs = plt.subplots(2, len(x), figsize=(1.9 * len(x), 4), squeeze=False)
     for i in range(len(x)):

@@ -45,6 +45,7 @@ class VQVAEConfig:
     kmeans_init:bool=False       # EMA: initialise the codebook by k-means on the first batch
     likelihood:str='mse'         # how the decoder output is read: 'mse', 'bernoulli' or 'logistic'
     data_variance:float=1.0      # 'mse': the reconstruction term is MSE / data_variance (the sonnet example's scale)
+    num_groups:int=1             # codes per latent position, each for code_dim/num_groups channels (the paper's CIFAR-10: 10)
 
     def __post_init__(self):
         name = lambda field: f'VQVAEConfig.{field}'
@@ -52,9 +53,12 @@ class VQVAEConfig:
         check_choice(name('quantizer'), self.quantizer, QUANTIZERS)
         check_choice(name('likelihood'), self.likelihood, tuple(LIKELIHOODS))
         for field, low in [('in_channels', 1), ('image_size', 1), ('hidden', 1), ('res_hidden', 1),
-                           ('num_res_blocks', 0), ('num_downsamples', 0), ('num_codes', 1), ('code_dim', 1)]:
+                           ('num_res_blocks', 0), ('num_downsamples', 0), ('num_codes', 1), ('code_dim', 1), ('num_groups', 1)]:
             check_int(name(field), getattr(self, field), low)
         check_number(name('beta'), self.beta, 0)
+        if self.code_dim % self.num_groups:
+            raise ValueError(f"VQVAEConfig.num_groups={self.num_groups} does not divide code_dim={self.code_dim}: each of the "
+                             f"num_groups codes of a position quantizes code_dim/num_groups channels; change one of them")
         check_number(name('decay'), self.decay, 0, 1, low_open=True, high_open=True)
         check_number(name('eps'), self.eps, 0, low_open=True)
         check_number(name('restart_threshold'), self.restart_threshold, 0)
@@ -99,9 +103,11 @@ class VQVAE(nn.Module):
             num_downsamples=c.num_downsamples, **({'image_size': c.image_size} if c.arch == 'tfp' else {}))
         if c.quantizer == 'ema':
             self.quantizer = VectorQuantizerEMA(c.num_codes, c.code_dim, beta=c.beta, decay=c.decay, eps=c.eps,
-                                                restart_threshold=c.restart_threshold, kmeans_init=c.kmeans_init)
+                                                restart_threshold=c.restart_threshold, kmeans_init=c.kmeans_init,
+                                                num_groups=c.num_groups)
         else: self.quantizer = VectorQuantizer(c.num_codes, c.code_dim, beta=c.beta, decay=c.decay,
-                                               restart_threshold=c.restart_threshold if c.grad_restarts else 0.0)
+                                               restart_threshold=c.restart_threshold if c.grad_restarts else 0.0,
+                                               num_groups=c.num_groups)
         self.latent_shape = self.probe_latent_shape()
 
     @torch.no_grad()
@@ -146,7 +152,7 @@ def losses(self:VQVAE, x:torch.Tensor) -> dict:
 @patch
 @torch.no_grad()
 def encode(self:VQVAE, x:torch.Tensor) -> torch.Tensor:
-    "Code indices `(B, *latent_shape)` of images `x`."
+    "Code indices `(B, *latent_shape)` of images `x`; `(B, num_groups, *latent_shape)` with several codes per position."
     self.check_images(x)
     return self.quantizer.quantize(self.encoder(x))
 
@@ -154,7 +160,7 @@ def encode(self:VQVAE, x:torch.Tensor) -> torch.Tensor:
 @patch
 @torch.no_grad()
 def decode(self:VQVAE, indices:torch.Tensor) -> torch.Tensor:
-    "Images in [0, 1] decoded from code indices `(B, *latent_shape)`."
+    "Images in [0, 1] decoded from code indices `(B, *latent_shape)`, or `(B, num_groups, *latent_shape)`."
     if not isinstance(indices, torch.Tensor) or indices.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"decode needs integer code indices, got {getattr(indices, 'dtype', type(indices).__name__)}")
     return self.likelihood.mean(self.decoder(self.quantizer.codes_to_latents(indices.long())))

@@ -14,13 +14,14 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy', 'unigram_bits',
-           'fit_prior', 'plot_prior_history', 'save_prior', 'load_prior', 'tutorial_prior']
+__all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'code_groups', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy',
+           'unigram_bits', 'fit_prior', 'plot_prior_history', 'save_prior', 'load_prior', 'tutorial_prior']
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
 from .core import load_file, load_weights, resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
 from .pixelcnn import GatedPixelCNN, check_codes
+from .quantizer import groups_to_map
 
 # %% ../nbs/11_prior.ipynb #387ba316
 def _fingerprint(model:nn.Module, dataset:Dataset)->str:
@@ -42,13 +43,17 @@ def _read_cache(cache:Path, key:str):
     return (saved['codes'], saved['labels']) if saved.get('key') == key else None
 
 # %% ../nbs/11_prior.ipynb #3ff5875b
+def code_groups(vqvae:nn.Module)->int:
+    "G, the codes per latent position of a VQ-VAE's quantizer (1 for anything without groups)."
+    return getattr(getattr(vqvae, 'quantizer', None), 'num_groups', 1)
+
 @torch.no_grad()
-def encode_dataset(vqvae:nn.Module,      # a trained VQ-VAE: `encode(images) -> indices (B, h, w)`
+def encode_dataset(vqvae:nn.Module,      # a trained VQ-VAE: `encode(images) -> indices (B, h, w)` or (B, G, h, w)
                    dataset:Dataset,      # (image, label) items
                    batch_size:int=256,
                    device=None,          # where to encode (moves `vqvae` there; 'auto': the best device); default: where `vqvae` is
                    cache:str|Path|None=None, # a file: reused when it holds this model's codes of this dataset
-                  )->tuple[torch.Tensor, torch.Tensor]: # codes (N, h, w) long and labels (N,) long, on the CPU
+                  )->tuple[torch.Tensor, torch.Tensor]: # codes (N, h, w), or (N, h, w·G), long; labels (N,) long; on the CPU
     "The code map and label of every image of `dataset`, encoded once (and cached in `cache` when given)."
     key = None
     if cache is not None:
@@ -62,6 +67,7 @@ def encode_dataset(vqvae:nn.Module,      # a trained VQ-VAE: `encode(images) -> 
             codes.append(vqvae.encode(x.to(device)).cpu())
             labels.append(torch.as_tensor(y))
     codes, labels = torch.cat(codes).long(), torch.cat(labels).long()
+    codes = groups_to_map(codes, code_groups(vqvae))  # G codes per position: side by side, in raster order
     if codes.ndim == 1: codes = codes[:, None, None]  # one latent per image: a 1×1 map
     # atomic: a crash never leaves a half-written cache for the next run to trust
     if cache is not None: atomic_save({'key': key, 'codes': codes, 'labels': labels}, cache)
@@ -282,5 +288,6 @@ def tutorial_prior(vqvae:nn.Module, train_ds, valid_ds, # the tutorial's VQ-VAE 
     prior = GatedPixelCNN(vqvae.config.num_codes, **kwargs)
     history = fit_prior(prior, train_codes, train_labels, valid_codes, valid_labels, steps=150 if small else 3000,
                         batch_size=64, lr=3e-3 if small else 2e-3, eval_every=50 if small else None, progress=False)
-    if not small: save_prior(path, prior, prior.config, vqvae.latent_shape, history, codes_key=key)
-    return dict(kind='gated_pixelcnn', prior=prior.eval(), kwargs=prior.config, shape=tuple(vqvae.latent_shape), history=history)
+    shape = tuple(train_codes.shape[1:])  # (h, w·G): a position's groups side by side
+    if not small: save_prior(path, prior, prior.config, shape, history, codes_key=key)
+    return dict(kind='gated_pixelcnn', prior=prior.eval(), kwargs=prior.config, shape=shape, history=history)

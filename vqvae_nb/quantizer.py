@@ -15,7 +15,8 @@ from .core import check_int, check_number, is_distributed, all_reduce_sum, broad
 
 # %% auto #0
 __all__ = ['DISTANCE_BUDGET_BYTES', 'squared_distances', 'distance_chunk_rows', 'nearest_codes', 'code_counts', 'perplexity',
-           'VQOutput', 'commitment_loss', 'check_latents', 'flatten_latents', 'unflatten_latents', 'VectorQuantizer']
+           'VQOutput', 'commitment_loss', 'check_latents', 'flatten_latents', 'unflatten_latents', 'check_groups',
+           'VectorQuantizer', 'groups_to_map', 'map_to_groups']
 
 # %% ../nbs/03_quantizer.ipynb #a6de047f
 def squared_distances(
@@ -126,6 +127,19 @@ def unflatten_latents(
     "Rows back to latents: (N, D) -> (B, D, *spatial) for the latent `shape`; the inverse of `flatten_latents`."
     return flat.reshape(shape[0], *shape[2:], shape[1]).movedim(-1, 1)
 
+# %% ../nbs/03_quantizer.ipynb #258c7502
+def check_groups(
+    code_dim:int,     # D, the channels of a latent
+    num_groups:int,   # G, the codes per latent position
+)->tuple[int, int]:   # (G, D/G)
+    "`(num_groups, code_dim // num_groups)` if G is a positive integer dividing D; else a clear error."
+    check_int('num_groups', num_groups, 1)
+    if code_dim % num_groups:
+        divisors = [g for g in range(1, code_dim + 1) if code_dim % g == 0]
+        raise ValueError(f'num_groups={num_groups} does not divide code_dim={code_dim}: each group quantizes '
+                         f'code_dim/num_groups channels; pick num_groups from {divisors}')
+    return num_groups, code_dim // num_groups
+
 # %% ../nbs/03_quantizer.ipynb #c90d9bae
 class VectorQuantizer(nn.Module):
     "Nearest-neighbour vector quantizer with a gradient-learned codebook (paper, sections 3.1 and 3.2)."
@@ -136,12 +150,14 @@ class VectorQuantizer(nn.Module):
                  chunk_size:int|None=None,  # rows per distance block (None: from `DISTANCE_BUDGET_BYTES`)
                  restart_threshold:float=0.0, # restart codes chosen fewer times per batch than this, on average (0: never)
                  decay:float=0.99,          # γ of the moving average of usage that restarts read
+                 num_groups:int=1,          # G: codes per latent position, each for D/G of its channels, one shared codebook
                 ):
         super().__init__()
         self.num_codes, self.code_dim = check_int('num_codes', num_codes, 1), check_int('code_dim', code_dim, 1)
         self.beta = check_number('beta', beta, 0)
         self.chunk_size = None if chunk_size is None else check_int('chunk_size', chunk_size, 1)
-        self.embedding = nn.Parameter(torch.empty(self.num_codes, self.code_dim).uniform_(-1 / num_codes, 1 / num_codes))
+        self.num_groups, self.group_dim = check_groups(self.code_dim, num_groups)
+        self.embedding = nn.Parameter(torch.empty(self.num_codes, self.group_dim).uniform_(-1 / num_codes, 1 / num_codes))
         self.restart_threshold = check_number('restart_threshold', restart_threshold, 0)
         self.decay = check_number('decay', decay, 0, 1, low_open=True, high_open=True)
         if self.restart_threshold > 0:  # usage is tracked only for restarts: off, the state is the paper's codebook alone
@@ -149,27 +165,47 @@ class VectorQuantizer(nn.Module):
             self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
             self.register_buffer('num_restarts', torch.zeros((), dtype=torch.long))
 
-    def extra_repr(self): return f'num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}'
+    def extra_repr(self):
+        groups = f', num_groups={self.num_groups}' if self.num_groups > 1 else ''
+        return f'num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}' + groups
+
+# %% ../nbs/03_quantizer.ipynb #75ba6379
+@patch
+def split_groups(self:VectorQuantizer, z:torch.Tensor)->torch.Tensor:
+    "Latents (B, D, *spatial) as (B, D/G, G, *spatial): group g (channels g·D/G to (g+1)·D/G − 1) becomes a spatial axis. G = 1: `z`."
+    if self.num_groups == 1: return z
+    return z.reshape(z.shape[0], self.num_groups, self.group_dim, *z.shape[2:]).transpose(1, 2)
+
+@patch
+def merge_groups(self:VectorQuantizer, zg:torch.Tensor)->torch.Tensor:
+    "The inverse of `split_groups`: (B, D/G, G, *spatial) -> (B, D, *spatial). G = 1: `zg`."
+    if self.num_groups == 1: return zg
+    return zg.transpose(1, 2).reshape(zg.shape[0], self.code_dim, *zg.shape[3:])
 
 # %% ../nbs/03_quantizer.ipynb #2142618d
 @patch
 def quantize(self:VectorQuantizer,
              z:torch.Tensor,          # latents (B, D, *spatial)
              check_finite:bool=True,  # refuse NaN/inf latents (a host read; the training step passes False)
-            )->torch.Tensor:          # (B, *spatial) long
-    "Indices (B, *spatial) of the nearest codes of latents `z` (B, D, *spatial); no gradient."
+            )->torch.Tensor:          # (B, *spatial) long; (B, G, *spatial) when num_groups G > 1
+    "Indices (B, *spatial), or (B, G, *spatial) with G > 1 groups, of the nearest codes of latents `z` (B, D, *spatial); no gradient."
     check_latents(z, self.code_dim, finite=check_finite)
-    return nearest_codes(flatten_latents(z.detach()), self.embedding, self.chunk_size).reshape(z.shape[0], *z.shape[2:])
+    zg = self.split_groups(z.detach())   # G = 1: z itself
+    return nearest_codes(flatten_latents(zg), self.embedding, self.chunk_size).reshape(z.shape[0], *zg.shape[2:])
 
 # %% ../nbs/03_quantizer.ipynb #1f96709d
 @patch
 def codes_to_latents(self:VectorQuantizer, indices:torch.Tensor)->torch.Tensor:
-    "Latents (B, D, *spatial) for code `indices` (B, *spatial), e.g. codes sampled from a prior."
+    "Latents (B, D, *spatial) for code `indices` (B, *spatial), or (B, G, *spatial) with G > 1 groups, e.g. codes sampled from a prior."
     if indices.is_floating_point() or indices.dim() < 1:
         raise ValueError(f'indices must be an integer tensor of shape (B, *spatial), got {indices.dtype} {tuple(indices.shape)}')
+    G = self.num_groups
+    if G > 1 and (indices.dim() < 2 or indices.shape[1] != G):
+        raise ValueError(f'this quantizer has num_groups={G}: indices must have shape (B, {G}, *spatial), one code per group, '
+                         f'got {tuple(indices.shape)}')
     if indices.numel() and (indices.min() < 0 or indices.max() >= self.num_codes):
         raise ValueError(f'indices must lie in [0, {self.num_codes}), got min {int(indices.min())}, max {int(indices.max())}')
-    return F.embedding(indices.long(), self.embedding).movedim(-1, 1)
+    return self.merge_groups(F.embedding(indices.long(), self.embedding).movedim(-1, 1))
 
 # %% ../nbs/03_quantizer.ipynb #a97521f5
 @patch
@@ -186,8 +222,8 @@ def before_quantize(self:VectorQuantizer, z:torch.Tensor):
 # %% ../nbs/03_quantizer.ipynb #b7806569
 @patch
 def update_codebook(self:VectorQuantizer,
-                    z:torch.Tensor,        # (B, D, *spatial) latents of the batch
-                    indices:torch.Tensor,  # (B, *spatial) their nearest codes
+                    z:torch.Tensor,        # (B, D, *spatial) latents of the batch; (B, D/G, G, *spatial) with G > 1 groups
+                    indices:torch.Tensor,  # (B, *spatial) their nearest codes; (B, G, *spatial) with G > 1 groups
                    ):
     "Training hook, called after the lookup: the optimizer moves a gradient codebook; here only restarts, if asked for."
     if self.restart_threshold > 0: self.restart_dead_codes(flatten_latents(z.detach()).float(), self.track_usage(indices))
@@ -206,12 +242,13 @@ def vq_loss(self:VectorQuantizer,
 def forward(self:VectorQuantizer, z:torch.Tensor)->VQOutput:
     "Quantize `z` (B, D, *spatial): straight-through `z_q`, indices, `vq_loss`, perplexity; training hooks around the lookup."
     check_latents(z, self.code_dim)
+    zg = self.split_groups(z)                             # the hooks see one D/G-vector per code (G = 1: z itself)
     if self.training:
         if z.numel() == 0: raise ValueError(f'a training step needs at least one latent, got latents of shape {tuple(z.shape)}')
-        self.before_quantize(z)
+        self.before_quantize(zg)
     indices = self.quantize(z, check_finite=False)        # a finiteness check would make every step wait for the device
-    e = F.embedding(indices, self.embedding).movedim(-1, 1)  # fp32 codes; a gradient codebook gets its gradient here
-    if self.training: self.update_codebook(z, indices)
+    e = self.merge_groups(F.embedding(indices, self.embedding).movedim(-1, 1))  # fp32 codes; a gradient codebook gets its gradient here
+    if self.training: self.update_codebook(zg, indices)
     loss = self.vq_loss(z, e)
     z_q = z + (e.to(z.dtype) - z).detach()                # straight-through: value e, gradient identity
     return VQOutput(z_q, indices, loss, perplexity(self.usage(indices)))
@@ -250,3 +287,27 @@ def restart_dead_codes(self:VectorQuantizer,
     num_dead = dead.sum()
     self.num_restarts += num_dead
     return num_dead
+
+# %% ../nbs/03_quantizer.ipynb #8f534521
+def groups_to_map(
+    indices:torch.Tensor,   # (B, G, h, w) or (B, G) codes of a grouped quantizer; (B, ...) when num_groups = 1
+    num_groups:int=1,       # G
+)->torch.Tensor:            # (B, h, w·G): column j·G + g holds group g of position j; (B, 1, G) for (B, G)
+    "The codes of a grouped quantizer as one code map whose raster order is positions in order, groups in order within each."
+    if num_groups == 1: return indices
+    if indices.dim() not in (2, 4) or indices.shape[1] != num_groups:
+        raise ValueError(f'grouped codes must have shape (B, {num_groups}, h, w) or (B, {num_groups}), got {tuple(indices.shape)}')
+    if indices.dim() == 2: return indices[:, None]
+    B, G, h, w = indices.shape
+    return indices.permute(0, 2, 3, 1).reshape(B, h, w * G)
+
+def map_to_groups(
+    codes:torch.Tensor,     # (B, h, w·G) code maps, e.g. sampled from a prior
+    num_groups:int=1,       # G
+)->torch.Tensor:            # (B, G, h, w)
+    "The inverse of `groups_to_map`: a (B, h, w·G) code map back to the (B, G, h, w) indices of a grouped quantizer."
+    if num_groups == 1: return codes
+    if codes.dim() != 3 or codes.shape[2] % num_groups:
+        raise ValueError(f'a grouped code map must have shape (B, h, w·{num_groups}), got {tuple(codes.shape)}')
+    B, h, wG = codes.shape
+    return codes.reshape(B, h, wG // num_groups, num_groups).permute(0, 3, 1, 2)

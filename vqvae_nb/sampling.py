@@ -21,6 +21,8 @@ __all__ = ['gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', '
 # %% ../nbs/12_sampling.ipynb #fdda9ae1
 from .core import module_device, resolve_device, evaluating
 from .pixelcnn import GatedPixelCNN, check_labels
+from .quantizer import groups_to_map, map_to_groups
+from .prior import code_groups
 
 # %% ../nbs/12_sampling.ipynb #1d6ec3a2
 def gumbel_noise(shape:tuple, generator:torch.Generator|None=None, device=None)->torch.Tensor:
@@ -123,9 +125,10 @@ def sample_codes(prior:nn.Module,       # a trained prior: forward(indices, y) -
 
 # %% ../nbs/12_sampling.ipynb #512ff996
 def latent_shape_of(vqvae:nn.Module)->tuple:
-    "The (h, w) code-map shape of a VQ-VAE; (1, 1) for one code per image."
+    "The (h, w) code-map shape of a VQ-VAE as its prior reads it, (1, 1) for one code per image; (h, w·G) with G codes per position."
     shape = tuple(getattr(vqvae, 'latent_shape', ()))
-    return shape if len(shape) == 2 else (1, 1)
+    h, w = shape if len(shape) == 2 else (1, 1)
+    return (h, w * code_groups(vqvae))
 
 @torch.no_grad()
 def sample_images(vqvae:nn.Module,       # a trained VQ-VAE: `decode(indices) -> images in [0, 1]`, `.latent_shape`
@@ -146,8 +149,10 @@ def sample_images(vqvae:nn.Module,       # a trained VQ-VAE: `decode(indices) ->
 
 @torch.no_grad()
 def decode_codes(vqvae:nn.Module, codes:torch.Tensor)->torch.Tensor:
-    "Decode (n, h, w) code maps to images (n, C, H, W) in [0, 1]; 1×1 maps of a one-code-per-image model are unwrapped."
-    if len(tuple(getattr(vqvae, 'latent_shape', (0, 0)))) == 0: codes = codes.reshape(len(codes))
+    "Decode (n, h, w) code maps (n, h, w·G with G codes per position) to images (n, C, H, W) in [0, 1]; 1×1 maps of a one-code-per-image model are unwrapped."
+    G = code_groups(vqvae)
+    codes = map_to_groups(codes, G)   # G > 1: (n, G, h, w), the groups of each position back in their channels
+    if len(tuple(getattr(vqvae, 'latent_shape', (0, 0)))) == 0: codes = codes.reshape(len(codes), *([G] if G > 1 else []))
     with evaluating(vqvae): return vqvae.decode(codes.to(module_device(vqvae))).float().clamp(0, 1)
 
 def uniform_codes(n:int, shape:tuple, num_codes:int, generator:torch.Generator|None=None)->torch.Tensor:
@@ -204,7 +209,7 @@ def bits_per_dim(vqvae:nn.Module,        # a trained VQ-VAE: forward(x) -> (raw 
             out, vq = vqvae(x)
             nll = likelihood.nll(out, x, sigma=sigma)
             if nll is None: return None
-            codes = vq.indices.reshape(len(x), *latent_shape_of(vqvae))
+            codes = groups_to_map(vq.indices, code_groups(vqvae)).reshape(len(x), *latent_shape_of(vqvae))
             decoder_nats += nll.sum().item()
             prior_nats -= code_log_prob(prior, codes, y, conditional).sum().item()
             count, dims = count + len(x), x[0].numel()
