@@ -175,11 +175,10 @@ def _same(a, b) -> bool: return json.loads(json.dumps(a)) == json.loads(json.dum
 def load_or_train(point:dict, config:dict, points_dir:Path, **kwargs) -> dict:
     "A finished point's saved row when its configuration matches; else train it afresh (a folder left by an interrupted try is removed first) and save it atomically."
     final, name = points_dir/point_name(point), point_name(point)
-    saved = final/'point.json'
-    if saved.is_file():
-        row = json.loads(saved.read_text())
-        if _same(row['config'], config): return dict(row, trained=False)
-        shutil.rmtree(final)   # the same point under other settings: train it again
+    try: row = json.loads((final/'point.json').read_text())
+    except (OSError, ValueError): row = None   # not trained yet, or damaged
+    if isinstance(row, dict) and _same(row.get('config'), config): return dict(row, trained=False)
+    shutil.rmtree(final, ignore_errors=True)   # the same point under other settings, or a damaged one: train it again
     partial = points_dir/f'.{name}.partial'
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
