@@ -10,8 +10,8 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 460, 50
 pkg = Path('vqvae_nb')
 problems, order = [], {}
 for py in sorted(pkg.glob('*.py')):
-    m = re.search(r'File to edit: \.\./nbs/(\d+)_\w+\.ipynb', py.read_text())
-    if m: order[py.stem] = int(m.group(1))
+    m = re.search(r'File to edit: \.\./nbs/(\d+)([a-z]?)_\w+\.ipynb', py.read_text())  # 16b_x comes after 16_y, before 17_z
+    if m: order[py.stem] = int(m.group(1)) + (ord(m.group(2)) - ord('a') + 1) / 10 if m.group(2) else int(m.group(1))
 
 def imported(node):
     "(module, names) of an import of this package, or None."

@@ -114,6 +114,15 @@ cli('train --batch-size larger than the data', ['train', *idx_pair('b', images(2
 cli('train --out is a file', ['train', '--out', TMP/'a-file', *QUICK], 'is a file')
 cli('train --out under a file', ['train', '--out', TMP/'a-file'/'run', *QUICK], 'a-file')
 cli('train --resume with nothing to resume', ['train', '--out', TMP/'fresh', '--resume', *QUICK], 'there is no run to resume')
+for args, expect in [([], 'at least one factor'), (['--vary', 'beta'], 'write NAME=V1,V2'), (['--vary', 'bta=1,2'], 'not an option a sweep can vary'),
+                     (['--vary', 'prior-lr=1e-3,1e-4'], 'not an option a sweep can vary'), (['--vary', 'num-codes=16,2.5'], "'2.5' is not a whole number"),
+                     (['--vary', 'lr=1e-3,fast'], "'fast' is not a number"), (['--vary', 'lr=1e-3,0'], '--vary lr=0.0'),
+                     (['--vary', 'quantizer=grad,kmeans'], '--vary quantizer=kmeans'), (['--vary', 'beta=1,1.0'], 'appears twice'),
+                     (['--vary', 'beta=1', '--vary', 'beta=2'], 'given twice'), (['--vary', 'beta=1,2', '--mode', 'latin'], "--mode must be 'ofat'"),
+                     (['--vary', 'beta=1,2', '--subset', '-5'], '--subset -5'), (['--vary', 'hidden=8,100000'], 'GiB to train'),
+                     (['--vary', 'dataset=digits,svhn'], "unknown dataset 'svhn'")]:
+    cli(f"sweep {' '.join(args)}", ['sweep', *args, '--out', TMP/'never-sweep', '--quiet'], expect)
+cli('sweep --out is a file', ['sweep', '--vary', 'beta=1,2', '--out', TMP/'a-file', '--steps', '4', '--batch-size', '8', '--quiet'], 'is a file')
 
 # ------------------------------------------------------------------ command line: data files
 for name, pix, lab, expect in [
