@@ -266,7 +266,7 @@ def train_classifier(dataset:Dataset,       # labelled (image, label) items; `nu
     model = SmallClassifier(x0.shape[0], num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rank, world = rank_and_world() if shard else (0, 1)   # every process draws the same batches and trains on every world-th image
-    ddp = model if world == 1 else nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    ddp = model if world == 1 else nn.parallel.DistributedDataParallel(model, device_ids=[module_device(model).index] if device.type == 'cuda' else None)
     loader = DataLoader(dataset, batch_size=batch_size * world, shuffle=True, drop_last=len(dataset) > batch_size * world, generator=gen)
     step, bar = 0, tqdm(total=steps, disable=not progress or rank != 0, desc='classifier')
     model.train()
