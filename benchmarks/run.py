@@ -1,6 +1,6 @@
 """Run the vqvae_nb benchmarks and write benchmarks/results/*.json, RESULTS.md (every table) and SUMMARY.md (the README's).
 
-    python benchmarks/run.py [--quick] [--only quantizer,training,sampling,quality,peer,nbdev_test] [--mnist DIR] [--threads N]
+    python benchmarks/run.py [--quick] [--only quantizer,training,distributed,sampling,quality,peer,nbdev_test] [--mnist DIR] [--threads N]
 
 CPU always, CUDA as well when torch sees a GPU. Speeds are ratios measured in the same run; absolute
 times hold only for the machine named beside them. Not a test: CI never runs this.
@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, devices, save, load, machine_line
 
-BENCHMARKS = ('quantizer', 'training', 'sampling', 'quality', 'peer', 'nbdev_test')
+BENCHMARKS = ('quantizer', 'training', 'distributed', 'sampling', 'quality', 'peer', 'nbdev_test')
 
 def write_markdown() -> Path:
     "RESULTS.md from every results/*.json there is, so that running one benchmark keeps the others' tables."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_cli.ipynb #28387d04
 from __future__ import annotations
-import sys
+import os, sys
 from pathlib import Path
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse, anno_parser, Param
@@ -67,7 +67,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           no_download:bool=False, # never download; use only files already on disk
           device:str='auto',    # auto | cpu | cuda | cuda:1 | mps
           seed:int=None,        # random seed (default 0)
-          resume:bool=False,    # continue the VQ-VAE of the run in OUT (same options; more --steps)
+          resume:bool=False,    # continue the run in OUT: its VQ-VAE (more --steps), then its prior (more --prior-steps); same options and processes
           quiet:bool=False):    # no progress bars
     "Train a VQ-VAE and its prior, evaluate both, and write vqvae.pt, prior.pt, metrics.json and pictures to a run folder."
     config = make_config(preset, dataset=dataset, images=images, labels=labels, steps=steps, prior_steps=prior_steps,
@@ -171,7 +171,9 @@ def command_parser(name:str):
 
 def _error(prog:str, err:BaseException) -> SystemExit:
     msg = ' '.join(line.strip() for line in str(err).strip().splitlines() if line.strip()) or type(err).__name__
-    print(f'{prog}: error: {msg}', file=sys.stderr)
+    rank = int(os.environ.get('RANK', '0'))   # under torchrun: rank 0 reports what every process met
+    if rank == 0 or not getattr(err, 'raised_on_rank0', False):
+        print(f'{prog}: error: {msg}' if rank == 0 else f'{prog} (rank {rank}): error: {msg}', file=sys.stderr)
     return SystemExit(2)
 
 def main(argv:list|None=None) -> int:

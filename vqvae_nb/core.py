@@ -14,7 +14,8 @@ import torch.distributed as dist
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
            'atomic_write_text', 'load_file', 'load_weights', 'check_int', 'check_number', 'check_choice', 'smooth',
            'free_port', 'spawn_workers', 'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum',
-           'broadcast_from_rank0']
+           'broadcast_from_rank0', 'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices',
+           'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -234,3 +235,59 @@ def broadcast_from_rank0(t:torch.Tensor) -> torch.Tensor:
     "Rank 0's `t` on every process, in place (nothing to do with one process)."
     if is_distributed(): dist.broadcast(t, src=0)
     return t
+
+# %% ../nbs/00_core.ipynb #a7a159d1
+def rank_and_world() -> tuple[int, int]:
+    "(rank, world size) of this process: (0, 1) outside a process group."
+    return (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+
+def is_rank0() -> bool:
+    "Whether this process speaks and writes files: rank 0, or the only process."
+    return rank_and_world()[0] == 0
+
+def barrier():
+    "Wait until every process gets here (nothing to do with one process)."
+    if is_distributed(): dist.barrier()
+
+def rank0_result(fn, *args, **kwargs):
+    "`fn(*args, **kwargs)` run on rank 0 alone; its result, or the error it raised, on every process."
+    if not is_distributed(): return fn(*args, **kwargs)
+    box = [None]
+    if dist.get_rank() == 0:
+        try: box = [(True, fn(*args, **kwargs))]
+        except Exception as e: box = [(False, e)]
+    dist.broadcast_object_list(box, src=0)
+    ok, value = box[0]
+    if ok: return value
+    if dist.get_rank() != 0: value.raised_on_rank0 = True   # the same error is reported by rank 0
+    raise value
+
+# %% ../nbs/00_core.ipynb #fa059871
+def _comm_device() -> torch.device:
+    "Where tensors must be to be sent: the GPU under NCCL, else the CPU."
+    return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
+
+def shard_indices(n:int) -> torch.Tensor:
+    "The items of `n` this process handles: rank, rank + W, rank + 2W, … (all of them with one process)."
+    rank, world = rank_and_world()
+    return torch.arange(rank, n, world)
+
+def gather_shards(local:torch.Tensor, n:int) -> torch.Tensor:
+    "The rows every process computed for its `shard_indices(n)`, put back in order: all `n` rows, on every process."
+    if not is_distributed(): return local
+    rank, world = rank_and_world()
+    if len(local) != len(range(rank, n, world)): raise ValueError(f"gather_shards: rank {rank} holds {len(local)} rows, its shard of {n} has {len(range(rank, n, world))}")
+    padded = torch.zeros((-(-n // world), *local.shape[1:]), dtype=local.dtype, device=_comm_device())
+    padded[:len(local)] = local
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    out = local.new_empty((n, *local.shape[1:]))
+    for r, part in enumerate(parts): out[r::world] = part[:len(range(r, n, world))].to(out.device)
+    return out
+
+def sum_floats(*values:float) -> list[float]:
+    "Each number summed over the processes, in float64 (the numbers themselves with one process)."
+    if not is_distributed(): return [float(v) for v in values]
+    t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
+    dist.all_reduce(t)
+    return t.tolist()

@@ -4,20 +4,23 @@
 
 # %% ../nbs/16_pipeline.ipynb #63456cbd
 from __future__ import annotations
-import json, math, time, datetime, platform, shutil, inspect
+import contextlib, json, math, time, datetime, platform, shutil, inspect
 from pathlib import Path
 import torch
+from torch.utils.data import Subset
 import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'plot_samples', 'plot_run_samples', 'data_stage', 'vqvae_stage',
-           'prior_stage', 'evaluation_stage', 'pictures_stage', 'collect_metrics', 'resume_checkpoint', 'run_training']
+           'encode_shared', 'prior_stage', 'evaluation_stage', 'pictures_stage', 'collect_metrics', 'resume_checkpoint',
+           'resume_prior', 'run_training', 'run_worker']
 
 # %% ../nbs/16_pipeline.ipynb #20ba8984
 import vqvae_nb
-from .core import resolve_device, atomic_write_text
+from .core import (resolve_device, atomic_write_text, atomic_save, load_file, join_process_group, rank_and_world, rank0_result,
+                           shard_indices, gather_shards)
 from .model import VQVAE
-from .training import fit_vqvae, read_checkpoint, evaluate_vqvae
+from .training import fit_vqvae, read_checkpoint, evaluate_vqvae, fit_device
 from .figures import plot_reconstructions, plot_history
 from .perceptual import PatchDiscriminator, fit_perceptual
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
@@ -115,17 +118,31 @@ def vqvae_stage(config:dict, data:dict, out:Path, device, progress:bool=True, re
                                  disc_weight=t['disc_weight'], feature_weight=t['feature_weight'], **fit)
     else: history = fit_vqvae(model, data['train_ds'], data['valid_ds'], **fit)
     seconds = time.time() - t0
-    held = evaluate_vqvae(model, data['valid_ds'])
+    held = evaluate_vqvae(model, data['valid_ds'], shard=True)   # each process its share, the sums added
     _log_line(log, f"VQ-VAE: {seconds:.0f} s; held-out MSE {held['recon_mse']:.5f}, perplexity "
                    f"{held['perplexity']:.1f}, {held['codes_used']}/{data['mcfg'].num_codes} codes in use")
     return dict(model=model, history=history, held=held, seconds=seconds)
 
 # %% ../nbs/16_pipeline.ipynb #997dcbbd
-def prior_stage(config:dict, data:dict, model:VQVAE, out:Path, device, progress:bool=True, log=print, stamp:dict|None=None) -> dict:
-    "Stage 3: encode the data, train the prior over the codes (class-conditional when there are labels), write `prior.pt` with `stamp`."
+def encode_shared(model:VQVAE, dataset, device) -> tuple[torch.Tensor, torch.Tensor]:
+    "The codes and labels of `dataset`: under several processes each encodes its share, and every one gets them all, in order."
+    if rank_and_world()[1] == 1: return encode_dataset(model, dataset, device=device)
+    n = len(dataset)
+    codes, labels = encode_dataset(model, Subset(dataset, shard_indices(n).tolist()), device=device)
+    return gather_shards(codes, n), gather_shards(labels, n)
+
+def _save_prior_file(out:Path, prior, kwargs:dict, code_shape:tuple, history:dict, dataset:str, stamp:dict):
+    "Write `prior.pt`, with the training state of `prior_fit.pt` kept inside it (to continue it later), and remove `prior_fit.pt`."
+    fit = load_file(out/'prior_fit.pt', 'prior training checkpoint')
+    save_prior(out/'prior.pt', prior, kwargs, code_shape, history, dataset=dataset, fit=fit, **stamp)
+    (out/'prior_fit.pt').unlink()
+
+def prior_stage(config:dict, data:dict, model:VQVAE, out:Path, device, progress:bool=True, log=print, stamp:dict|None=None,
+                resume:bool=False) -> dict:
+    "Stage 3: encode the data, train the prior over the codes (class-conditional when there are labels; continuing `out/prior_fit.pt` if `resume`), write `prior.pt` with `stamp`."
     p, seed, t0 = config['prior'], config['seed'], time.time()
-    train_codes, train_labels = encode_dataset(model, data['train_ds'], device=device)
-    valid_codes, valid_labels = encode_dataset(model, data['valid_ds'], device=device)
+    train_codes, train_labels = encode_shared(model, data['train_ds'], device)
+    valid_codes, valid_labels = encode_shared(model, data['valid_ds'], device)
     code_shape = tuple(train_codes.shape[1:]) or (1, 1)
     train_codes, valid_codes = train_codes.view(-1, *code_shape), valid_codes.view(-1, *code_shape)
     conditional = data['num_classes'] is not None and not config.get('unconditional') and bool((train_labels >= 0).all())
@@ -137,12 +154,13 @@ def prior_stage(config:dict, data:dict, model:VQVAE, out:Path, device, progress:
     given = lambda labels: labels if conditional else None
     history = fit_prior(prior, train_codes, given(train_labels), valid_codes, given(valid_labels), steps=p['steps'],
                         batch_size=p['batch_size'], lr=p['lr'], device=device, seed=seed, progress=progress,
-                        eval_every=max(1, p['steps'] // 5))
+                        eval_every=max(1, p['steps'] // 5), checkpoint=out/'prior_fit.pt', checkpoint_every=p['steps'],
+                        resume=out/'prior_fit.pt' if resume else None)
     seconds = time.time() - t0
     prior.eval()
-    nll_bits = prior_nll_bits(prior, valid_codes, given(valid_labels))
-    accuracy = prior_accuracy(prior, valid_codes, given(valid_labels))
-    save_prior(out/'prior.pt', prior, kwargs, code_shape, history, dataset=config['dataset'], **(stamp or {}))
+    nll_bits = prior_nll_bits(prior, valid_codes, given(valid_labels), shard=True)
+    accuracy = prior_accuracy(prior, valid_codes, given(valid_labels), shard=True)
+    rank0_result(_save_prior_file, out, prior, kwargs, code_shape, history, config['dataset'], stamp or {})
     _log_line(log, f"prior: {seconds:.0f} s; held-out {nll_bits:.3f} bits per code "
                    f"({'conditioned on the class' if conditional else 'unconditional'})")
     return dict(prior=prior, history=history, nll_bits=nll_bits, accuracy=accuracy, seconds=seconds,
@@ -153,12 +171,12 @@ def evaluation_stage(config:dict, data:dict, model:VQVAE, prior_run:dict, device
     "Stage 4: bits per dimension, and a classifier's scores of class-conditional samples (when the prior is conditional)."
     t0, e, seed = time.time(), config['evaluate'], config['seed']
     train_ds, valid_ds = data['train_ds'], data['valid_ds']
-    bpd = bits_per_dim(model, prior_run['prior'], valid_ds, sigma_dataset=train_ds)  # a conditional prior is marginalised
+    bpd = bits_per_dim(model, prior_run['prior'], valid_ds, sigma_dataset=train_ds, shard=True)  # a conditional prior is marginalised
     quality, classifier = {}, None
     if prior_run['conditional']:
-        classifier = train_classifier(train_ds, steps=e['classifier_steps'], device=device, seed=seed)
+        classifier = train_classifier(train_ds, steps=e['classifier_steps'], device=device, seed=seed, shard=True)
         quality = sample_quality(model, prior_run['prior'], train_ds, valid_ds, classifier=classifier,
-                                 n=e['num_samples'] or min(len(valid_ds), 1000), generator=torch.Generator().manual_seed(seed))
+                                 n=e['num_samples'] or min(len(valid_ds), 1000), generator=torch.Generator().manual_seed(seed), shard=True)
     seconds = time.time() - t0
     _log_line(log, f"evaluation: {seconds:.0f} s; bits/dim {_fmt(bpd)}" + (
         f"; the classifier reads {quality['sample_accuracy']:.1%} of {quality['n_samples']} class-conditional samples as "
@@ -219,6 +237,11 @@ def resume_checkpoint(out:Path, staging:Path, config:dict) -> int:
     if done > t['steps']:
         raise ValueError(f"--resume: {ckpt} has trained {done} steps already; --steps {t['steps']} is fewer: pass --steps {done} or more")
     fit, now = state.get('fit') or {}, dict(seed=config['seed'], batch_size=t['batch_size'], lr=t['lr'], lr_schedule=t.get('lr_schedule', 'constant'))
+    was, world = fit.get('world_size', 1), rank_and_world()[1]
+    if was != world:
+        how = f"torchrun --nproc_per_node {was} -m vqvae_nb.cli train --resume ..." if was > 1 else "vqvae_nb train --resume ... (one process, no torchrun)"
+        raise ValueError(f"--resume: the run in {out} was trained by {was} process(es) and this run has {world}, which would draw other batches; "
+                         f"resume with as many: {how}, or leave out --resume to train afresh")
     changed = [f"--{k.replace('_', '-')} {fit[k]} (now {v})" for k, v in now.items() if k in fit and fit[k] != v]
     if changed:
         raise ValueError(f"--resume: the run in {out} was trained with {', '.join(changed)}; resume with the same options, "
@@ -226,40 +249,78 @@ def resume_checkpoint(out:Path, staging:Path, config:dict) -> int:
     shutil.copy2(ckpt, Path(staging)/'vqvae.pt')
     return done
 
+def resume_prior(out:Path, staging:Path, config:dict) -> bool:
+    "Put the prior's training state kept in `out/prior.pt` into `staging/prior_fit.pt` when it can continue as `config` says; whether it can."
+    prior_file, p = Path(out)/'prior.pt', config['prior']
+    saved = load_file(prior_file, 'prior') if prior_file.is_file() else {}
+    fit, kwargs = saved.get('fit'), saved.get('kwargs') or {}
+    now = dict(batch_size=p['batch_size'], lr=p['lr'], seed=config['seed'], world_size=rank_and_world()[1])
+    same = fit is not None and all(fit['fit'].get(k) == v for k, v in now.items()) and fit['step'] <= p['steps'] and all(
+        kwargs.get(k) == v for k, v in prior_arguments(p).items())
+    if same: atomic_save(fit, Path(staging)/'prior_fit.pt')
+    return same
+
 # %% ../nbs/16_pipeline.ipynb #9f8114e9
-def _run_stages(config:dict, out:Path, staging:Path, device, progress:bool, resume:bool, log) -> dict:
+def _run_stages(config:dict, out:Path, staging:Path, device, progress:bool, resume:bool, log, models:dict) -> dict:
     "The six stages of a run, writing into `staging` (continuing the VQ-VAE of `out` if `resume`); the metrics."
-    run_id = new_run_id()
+    run_id, world = rank0_result(new_run_id), rank_and_world()[1]
     torch.manual_seed(config['seed'])
     data = data_stage(config, device, log)
+    if world > 1: _log_line(log, f"{world} processes ({torch.distributed.get_backend()}): each trains on its share of every batch")
     config = data['config']   # adapted to the data
-    resumed_from = resume_checkpoint(out, staging, config) if resume else None
+    resumed_from = rank0_result(resume_checkpoint, out, staging, config) if resume else None
     vq = vqvae_stage(config, data, staging, device, progress, resumed_from is not None, log)
-    stamp = dict(run_id=run_id, vqvae_sha256=stamp_checkpoint(staging/'vqvae.pt', run_id))
-    pr = prior_stage(config, data, vq['model'], staging, device, progress, log, stamp)
+    # the prior continues only on the codes it learned: when the VQ-VAE has not trained further
+    prior_resumed = resume and resumed_from == config['train']['steps'] and rank0_result(resume_prior, out, staging, config)
+    stamp = rank0_result(lambda: dict(run_id=run_id, vqvae_sha256=stamp_checkpoint(staging/'vqvae.pt', run_id)))
+    pr = prior_stage(config, data, vq['model'], staging, device, progress, log, stamp, resume=prior_resumed)
     ev = evaluation_stage(config, data, vq['model'], pr, device, log)
-    pictures_stage(staging, data, vq, pr, ev, config['seed'])
-    return dict(collect_metrics(config, data, vq, pr, ev, device), **stamp, resumed_from_step=resumed_from)
+    models.update(vqvae=vq['model'], prior=pr['prior'], classifier=ev['classifier'])
+    rank0_result(pictures_stage, staging, data, vq, pr, ev, config['seed'])
+    return dict(collect_metrics(config, data, vq, pr, ev, device), **stamp, resumed_from_step=resumed_from, world_size=world)
 
 # %% ../nbs/16_pipeline.ipynb #d616b51a
+def _open_run(stack:contextlib.ExitStack, out:Path) -> Path:
+    "Lock run folder `out` and make the staging folder beside it, both undone when `stack` closes; the staging folder."
+    stack.enter_context(run_lock(out))
+    staging = staging_folder(out)
+    stack.callback(shutil.rmtree, staging, ignore_errors=True)   # gone already when published
+    return staging
+
+def _publish_run(staging:Path, out:Path, metrics:dict):
+    "Write `metrics.json` into the finished run and give it its name."
+    atomic_write_text(staging/'metrics.json', json.dumps(metrics, indent=2) + '\n')
+    publish(staging, out)
+
 def run_training(config:dict,          # a configuration from `make_config`
                  out,                  # the run folder to write; a run already there is kept as `<out>.previous`
                  device='auto',        # 'auto' (CUDA, then MPS, then CPU) or a device
                  progress:bool=True,   # progress bars
-                 resume:bool=False,    # continue the VQ-VAE of the run in `out`
+                 resume:bool=False,    # continue the VQ-VAE of the run in `out` (and its prior, when the VQ-VAE trains no further)
                  log=print,            # where the stage lines go (None: nowhere)
+                 models:dict|None=None, # a dictionary to receive the trained 'vqvae', 'prior' and 'classifier'
                 ) -> dict:
     "Train the VQ-VAE and its prior as `config` says, evaluate them, and write the run folder `out` as a unit; the metrics."
-    start = time.time()
-    out, device = Path(out).expanduser(), resolve_device(device)
-    with run_lock(out):
-        staging = staging_folder(out)
-        try:
-            metrics = _run_stages(config, out, staging, device, progress, resume, log)
+    start, out = time.time(), Path(out).expanduser()
+    rank, world, local_rank, own_group = join_process_group(device)   # under torchrun: every process runs this
+    try:
+        device = fit_device(device, local_rank, world) if world > 1 else resolve_device(device)
+        if rank != 0: log, progress = None, False   # rank 0 speaks and writes; the others compute
+        with contextlib.ExitStack() as stack:
+            staging = rank0_result(_open_run, stack, out)
+            metrics = _run_stages(config, out, staging, device, progress, resume, log, {} if models is None else models)
             metrics['total_seconds'] = time.time() - start
-            atomic_write_text(staging/'metrics.json', json.dumps(metrics, indent=2) + '\n')
-            publish(staging, out)
-        finally: shutil.rmtree(staging, ignore_errors=True)   # gone already when published
+            rank0_result(_publish_run, staging, out, metrics)
+    finally:
+        if own_group: torch.distributed.destroy_process_group()
     _log_line(log, '  '.join(f'{k} {_fmt(metrics[k])}' for k in SUMMARY_KEYS))
     _log_line(log, f'wrote {out}/: {", ".join(RUN_FILES)}')
     return metrics
+
+# %% ../nbs/16_pipeline.ipynb #8d9f78f3
+def run_worker(rank:int, world_size:int, config:dict, out:str, resume:bool=False, device:str='cpu') -> dict:
+    "One process of `run_training` under `spawn_workers`: its log lines, its metrics and the weights it ends with."
+    lines, models = [], {}
+    metrics = run_training(config, out, device=device, progress=False, resume=resume, log=lines.append, models=models)
+    metrics = json.loads(json.dumps(metrics))   # plain values only, as metrics.json holds them
+    return dict(lines=lines, metrics=metrics, prior_state=models['prior'].state_dict(), vqvae_state=models['vqvae'].state_dict())

@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'code_groups', 'encode_dataset', 'prior_nll_bits', 'prior_accuracy',
-           'unigram_bits', 'fit_prior', 'plot_prior_history', 'save_prior', 'load_prior', 'tutorial_prior']
+__all__ = ['PRIOR_FIT_FORMAT', 'PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'code_groups', 'encode_dataset', 'prior_nll_bits',
+           'prior_accuracy', 'unigram_bits', 'save_prior_fit', 'fit_prior', 'plot_prior_history', 'save_prior',
+           'load_prior', 'tutorial_prior']
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
@@ -87,12 +88,15 @@ def _labels_for(prior, labels, n:int, name:str):
 
 # %% ../nbs/11_prior.ipynb #a5b18607
 @torch.no_grad()
-def _prior_stats(prior, codes, labels, batch_size, device=None):
+def _prior_stats(prior, codes, labels, batch_size, device=None, shard=False):
     "Mean bits per code and accuracy of the prior's most likely code, over all positions of all maps."
     if device is not None: prior.to(resolve_device(device))
     device = module_device(prior)
     check_codes(codes, prior.num_codes, 'codes')
     labels = _labels_for(prior, labels, len(codes), 'labels')
+    if shard:  # each process scores its share of the maps; the sums are added below
+        idx = core.shard_indices(len(codes))
+        codes, labels = codes[idx], None if labels is None else labels[idx]
     nll, correct = 0.0, 0
     with evaluating(prior):
         for s in range(0, len(codes), batch_size):
@@ -100,21 +104,26 @@ def _prior_stats(prior, codes, labels, batch_size, device=None):
             logits = prior(c, None if labels is None else labels[s:s + batch_size].to(device)).float()
             nll += F.cross_entropy(logits, c, reduction='sum').item()
             correct += (logits.argmax(1) == c).sum().item()
-    return nll / codes.numel() / math.log(2), correct / codes.numel()
+    nll, correct, count = core.sum_floats(nll, correct, codes.numel()) if shard else (nll, correct, codes.numel())
+    return nll / count / math.log(2), correct / count
 
 # %% ../nbs/11_prior.ipynb #d555ef19
 def prior_nll_bits(prior:nn.Module,             # a trained prior
                    codes:torch.Tensor,          # (N, H, W) code maps, e.g. of held-out images
                    labels:torch.Tensor|None=None, # (N,) labels, for a class-conditional prior
-                   batch_size:int=256, device=None)->float:
+                   batch_size:int=256, device=None,
+                   shard:bool=False, # under a process group: each process scores its share (every process must call)
+                  )->float:
     "Negative log-likelihood of `codes` under the prior in bits per code, −log₂ p(z) / (H·W)."
-    return _prior_stats(prior, codes, labels, batch_size, device)[0]
+    return _prior_stats(prior, codes, labels, batch_size, device, shard)[0]
 
 # %% ../nbs/11_prior.ipynb #a05bae32
 def prior_accuracy(prior:nn.Module, codes:torch.Tensor, labels:torch.Tensor|None=None,
-                   batch_size:int=256, device=None)->float:
+                   batch_size:int=256, device=None,
+                   shard:bool=False, # under a process group: each process scores its share (every process must call)
+                  )->float:
     "How often the prior's most likely code is the true code, given the true codes before it."
-    return _prior_stats(prior, codes, labels, batch_size, device)[1]
+    return _prior_stats(prior, codes, labels, batch_size, device, shard)[1]
 
 # %% ../nbs/11_prior.ipynb #421422d4
 def unigram_bits(train_codes:torch.Tensor, # codes whose frequencies define the model
@@ -167,9 +176,9 @@ def _new_history() -> dict:
     "An empty training history of the prior."
     return {'step': [], 'train_bits': [], 'valid_step': [], 'valid_bits': [], 'valid_accuracy': []}
 
-def _record_valid(history:dict, step:int, prior, valid_codes, valid_labels) -> float:
+def _record_valid(history:dict, step:int, prior, valid_codes, valid_labels, shard:bool=False) -> float:
     "Evaluate the prior on the held-out maps, append the step, bits and accuracy to `history`; the bits."
-    bits, acc = _prior_stats(prior, valid_codes, valid_labels, 256)
+    bits, acc = _prior_stats(prior, valid_codes, valid_labels, 256, shard=shard)
     history['valid_step'].append(step); history['valid_bits'].append(bits); history['valid_accuracy'].append(acc)
     return bits
 
@@ -181,41 +190,91 @@ def _finish_history(history:dict, losses:list, start:float) -> dict:
     history['seconds'] = time.time() - start
     return history
 
-# %% ../nbs/11_prior.ipynb #8bfae81f
+# %% ../nbs/11_prior.ipynb #2522b900
+PRIOR_FIT_FORMAT = 'vqvae_nb.prior_fit/1'
+
+def save_prior_fit(path, prior:nn.Module, opt, sched, gen:torch.Generator, step:int, losses:list, history:dict, fit:dict):
+    "Write the prior's training state after `step` to `path`, atomically (rank 0 alone): what `fit_prior(resume=path)` continues."
+    if not core.is_rank0(): return Path(path)
+    state = dict(format=PRIOR_FIT_FORMAT, state=unwrap(prior).state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                 generator=gen.get_state(), rng=torch.get_rng_state(), step=int(step), history=history, fit=fit,
+                 losses=torch.stack(losses).float().cpu() if losses else torch.zeros(0))
+    return atomic_save(state, path)
+
+def _resume_prior_fit(path, prior, opt, sched, gen, fit:dict) -> tuple[int, list, dict]:
+    "Load the training state in `path` after checking it can continue with the settings `fit`; (step, losses, history)."
+    saved = load_file(path, 'prior training checkpoint')
+    if not isinstance(saved, dict) or saved.get('format') != PRIOR_FIT_FORMAT:
+        raise ValueError(f"{path} is not a prior training checkpoint (format {PRIOR_FIT_FORMAT!r} expected)")
+    was = saved['fit']
+    if was['world_size'] != fit['world_size']:
+        raise ValueError(f"{path} was trained by {was['world_size']} process(es) and this run has {fit['world_size']}, which would draw other "
+                         f"batches: resume with {was['world_size']} (torchrun --nproc_per_node {was['world_size']} ...), or train afresh")
+    changed = [f"{k}={was[k]!r} (now {fit[k]!r})" for k in ('batch_size', 'lr', 'seed') if was[k] != fit[k]]
+    if changed: raise ValueError(f"{path} was trained with {', '.join(changed)}; resume with the same settings, or train afresh")
+    if saved['step'] > fit['steps']:
+        raise ValueError(f"{path} has trained {saved['step']} steps already; steps={fit['steps']} is fewer: ask for {saved['step']} or more")
+    load_weights(unwrap(prior), saved['state'], path)
+    opt.load_state_dict(saved['optimizer']); sched.load_state_dict(saved['scheduler'])
+    sched.T_max = fit['steps']   # more steps than planned: the cosine stretches from here on
+    gen.set_state(saved['generator']); torch.set_rng_state(saved['rng'])
+    device = module_device(prior)
+    return saved['step'], [l.to(device) for l in saved['losses']], saved['history']
+
+# %% ../nbs/11_prior.ipynb #8e395821
+def _prior_loop(prior, model, opt, sched, data:tuple, fit:dict, state:tuple, opts:dict) -> tuple[list, dict]:
+    "Steps `done + 1 .. steps` of `fit_prior` on `data` = (codes, labels, valid codes, valid labels); the losses and history."
+    (codes, labels, valid_codes, valid_labels), (gen, done, losses, history) = data, state
+    device, (rank, world) = module_device(prior), core.rank_and_world()
+    bar = tqdm(range(done + 1, fit['steps'] + 1), initial=done, total=fit['steps'], disable=not opts['progress'] or rank != 0, desc='prior')
+    prior.train()
+    for step in bar:
+        idx = torch.randint(len(codes), (fit['batch_size'] * world,), generator=gen)[rank::world].to(device)
+        loss = _prior_step(model, opt, sched, codes[idx], None if labels is None else labels[idx], opts['amp'], fit['grad_clip'])
+        losses.append(core.all_reduce_sum(loss) / world if world > 1 else loss)
+        if not torch.isfinite(losses[-1]): raise FloatingPointError(f'the prior loss became {losses[-1].item()} at step {step}; lower lr')
+        if valid_codes is not None and (step % opts['eval_every'] == 0 or step == fit['steps']):
+            bits = _record_valid(history, step, prior, valid_codes, valid_labels, shard=world > 1)
+            bar.set_postfix(train_bits=f'{losses[-1].item() / math.log(2):.3f}', valid_bits=f'{bits:.3f}')
+        elif step % 25 == 0: bar.set_postfix(train_bits=f'{losses[-1].item() / math.log(2):.3f}')
+        if opts['checkpoint'] is not None and (step % opts['checkpoint_every'] == 0 or step == fit['steps']):
+            save_prior_fit(opts['checkpoint'], prior, opt, sched, gen, step, losses, history, fit)
+    return losses, history
+
+# %% ../nbs/11_prior.ipynb #69b86ea5
 def fit_prior(prior:nn.Module,                    # e.g. GatedPixelCNN(K, num_classes=...), trained in place
               train_codes:torch.Tensor,           # (N, H, W) long code maps
               train_labels:torch.Tensor|None=None, # (N,) labels (used by a class-conditional prior only)
               valid_codes:torch.Tensor|None=None, # held-out code maps, evaluated every `eval_every` steps
               valid_labels:torch.Tensor|None=None,
-              steps:int=2000,                     # optimisation steps
-              batch_size:int=64,                  # code maps per step
+              steps:int=2000,                     # optimisation steps (a resumed run continues up to this number)
+              batch_size:int=64,                  # code maps per step (per process under several processes)
               lr:float=1e-3,                      # Adam's peak learning rate, decayed by a cosine to lr/20
               device=None,                        # None or 'auto': CUDA, then MPS, then CPU
               seed:int=0,                         # seeds the batch order
               progress:bool=True,                 # show a tqdm progress bar
               eval_every:int|None=None,           # default: 20 evaluations in all
               grad_clip:float|None=1.0,           # clip the gradient norm (None: off)
+              checkpoint=None,                    # training-state file to write (None: none)
+              checkpoint_every:int=500,           # steps between checkpoints (and one at the end)
+              resume=None,                        # a training-state file to continue, or True for `checkpoint` if it exists
              )->dict:                             # history: steps, train/held-out bits per code, held-out accuracy, seconds
     "Fit an autoregressive prior to code maps by cross-entropy (Adam, cosine decay); returns the training history."
     train_labels, valid_labels, eval_every = _check_fit(prior, train_codes, train_labels, valid_codes, valid_labels,
                                                         steps, batch_size, lr, eval_every, grad_clip)
-    device = resolve_device(device)
-    prior.to(device)
-    codes = train_codes.long().to(device)
-    labels = None if train_labels is None else train_labels.to(device)
+    check_int('checkpoint_every', checkpoint_every, 1)
+    if resume is True: resume = checkpoint if checkpoint is not None and Path(checkpoint).exists() else None
+    prior.to(resolve_device(device))
+    device, world = module_device(prior), core.rank_and_world()[1]
+    model = prior if world == 1 else nn.parallel.DistributedDataParallel(prior, device_ids=[device.index] if device.type == 'cuda' else None)
     gen = torch.Generator().manual_seed(seed)
     opt, sched = _prior_optimizer(prior, lr, steps)
-    amp, history, losses, start = _autocast(device), _new_history(), [], time.time()
-    prior.train()
-    bar = tqdm(range(1, steps + 1), disable=not progress, desc='prior')
-    for step in bar:
-        idx = torch.randint(len(codes), (batch_size,), generator=gen).to(device)
-        losses.append(_prior_step(prior, opt, sched, codes[idx], None if labels is None else labels[idx], amp, grad_clip))
-        if not torch.isfinite(losses[-1]): raise FloatingPointError(f'the prior loss became {losses[-1].item()} at step {step}; lower lr')
-        if valid_codes is not None and (step % eval_every == 0 or step == steps):
-            bits = _record_valid(history, step, prior, valid_codes, valid_labels)
-            bar.set_postfix(train_bits=f'{losses[-1].item() / math.log(2):.3f}', valid_bits=f'{bits:.3f}')
-        elif step % 25 == 0: bar.set_postfix(train_bits=f'{losses[-1].item() / math.log(2):.3f}')
+    fit = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, grad_clip=grad_clip, world_size=world)
+    done, losses, history, start = 0, [], _new_history(), time.time()
+    if resume is not None: done, losses, history = _resume_prior_fit(resume, prior, opt, sched, gen, fit)
+    data = (train_codes.long().to(device), None if train_labels is None else train_labels.to(device), valid_codes, valid_labels)
+    opts = dict(amp=_autocast(device), eval_every=eval_every, progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    losses, history = _prior_loop(prior, model, opt, sched, data, fit, (gen, done, losses, history), opts)
     prior.eval()
     return _finish_history(history, losses, start)
 

@@ -19,7 +19,7 @@ __all__ = ['gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', '
            'train_classifier', 'classifier_outputs', 'frechet_distance', 'sample_quality']
 
 # %% ../nbs/12_sampling.ipynb #fdda9ae1
-from .core import module_device, resolve_device, evaluating
+from .core import module_device, resolve_device, evaluating, rank_and_world, shard_indices, gather_shards, sum_floats
 from .pixelcnn import GatedPixelCNN, check_labels
 from .quantizer import groups_to_map, map_to_groups
 from .prior import code_groups
@@ -161,13 +161,17 @@ def uniform_codes(n:int, shape:tuple, num_codes:int, generator:torch.Generator|N
 
 # %% ../nbs/12_sampling.ipynb #9d48825d
 @torch.no_grad()
-def reconstruction_sigma(vqvae:nn.Module, dataset:Dataset, batch_size:int=256)->float:
+def reconstruction_sigma(vqvae:nn.Module, dataset:Dataset, batch_size:int=256,
+                         shard:bool=False, # under a process group: each process measures its share (every process must call)
+                        )->float:
     "Root mean squared error of the raw decoder output on `dataset`: σ of the MSE decoder read as a Gaussian."
     device, sq, count = module_device(vqvae), 0.0, 0
+    if shard: dataset = Subset(dataset, shard_indices(len(dataset)).tolist())
     with evaluating(vqvae):
         for x, _ in DataLoader(dataset, batch_size=batch_size):
             out, _ = vqvae(x.to(device))
             sq += F.mse_loss(out.float(), x.to(device), reduction='sum').item(); count += x.numel()
+    if shard: sq, count = sum_floats(sq, count)
     return math.sqrt(sq / count)
 
 @torch.no_grad()
@@ -197,12 +201,14 @@ def bits_per_dim(vqvae:nn.Module,        # a trained VQ-VAE: forward(x) -> (raw 
                  conditional:str='marginal', # how a class-conditional prior scores codes (see `code_log_prob`)
                  batch_size:int=256,
                  details:bool=False,     # return a dict with the decoder and prior parts
+                 shard:bool=False,       # under a process group: each process scores its share, the sums are added (every process must call)
                 ):                       # bits per dimension (float), None where the likelihood has none
     "Negative ELBO of the VQ-VAE + prior in bits per dimension: −(log p(x|z_q) + log p(z_q)) / (D ln 2)."
     likelihood, device = vqvae.likelihood, module_device(vqvae)
     if likelihood.name == 'mse' and sigma is None:
-        sigma = reconstruction_sigma(vqvae, sigma_dataset if sigma_dataset is not None else dataset, batch_size)
-    decoder_nats, prior_nats, count, dims = 0.0, 0.0, 0, 0
+        sigma = reconstruction_sigma(vqvae, sigma_dataset if sigma_dataset is not None else dataset, batch_size, shard)
+    decoder_nats, prior_nats, count, dims = 0.0, 0.0, 0, dataset[0][0].numel()
+    if shard: dataset = Subset(dataset, shard_indices(len(dataset)).tolist())
     with evaluating(vqvae, prior):
         for x, y in DataLoader(dataset, batch_size=batch_size):
             x = x.to(device)
@@ -212,7 +218,8 @@ def bits_per_dim(vqvae:nn.Module,        # a trained VQ-VAE: forward(x) -> (raw 
             codes = groups_to_map(vq.indices, code_groups(vqvae)).reshape(len(x), *latent_shape_of(vqvae))
             decoder_nats += nll.sum().item()
             prior_nats -= code_log_prob(prior, codes, y, conditional).sum().item()
-            count, dims = count + len(x), x[0].numel()
+            count += len(x)
+    if shard: decoder_nats, prior_nats, count = sum_floats(decoder_nats, prior_nats, count)
     scale = count * dims * math.log(2)
     total = (decoder_nats + prior_nats) / scale
     if not details: return total
@@ -252,6 +259,7 @@ def train_classifier(dataset:Dataset,       # labelled (image, label) items; `nu
                      device=None,           # None or 'auto': CUDA, then MPS, then CPU
                      seed:int=0,
                      progress:bool=False,
+                     shard:bool=False,      # under a process group: each process trains on its share of each batch (DDP)
                     )->SmallClassifier:     # in eval mode
     "Train a `SmallClassifier` on `dataset` (Adam, cross-entropy, random shifts of up to 2 pixels)."
     num_classes = getattr(dataset, 'num_classes', None)
@@ -262,13 +270,15 @@ def train_classifier(dataset:Dataset,       # labelled (image, label) items; `nu
     x0, _ = dataset[0]
     model = SmallClassifier(x0.shape[0], num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) > batch_size, generator=gen)
-    step, bar = 0, tqdm(total=steps, disable=not progress, desc='classifier')
+    rank, world = rank_and_world() if shard else (0, 1)   # every process draws the same batches and trains on every world-th image
+    ddp = model if world == 1 else nn.parallel.DistributedDataParallel(model, device_ids=[module_device(model).index] if device.type == 'cuda' else None)
+    loader = DataLoader(dataset, batch_size=batch_size * world, shuffle=True, drop_last=len(dataset) > batch_size * world, generator=gen)
+    step, bar = 0, tqdm(total=steps, disable=not progress or rank != 0, desc='classifier')
     model.train()
     while step < steps:
         for x, y in loader:
-            x, y = random_shift(x, gen).to(device), torch.as_tensor(y).to(device)
-            loss = F.cross_entropy(model(x), y)
+            x, y = random_shift(x, gen)[rank::world].to(device), torch.as_tensor(y)[rank::world].to(device)
+            loss = F.cross_entropy(ddp(x), y)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             step += 1; bar.update()
             if step == steps: break
@@ -302,14 +312,28 @@ def frechet_distance(features_a:torch.Tensor, # (N, F) features of one set
 
 # %% ../nbs/12_sampling.ipynb #c421afcd
 @torch.no_grad()
-def _dataset_outputs(classifier, vqvae, dataset, indices=None, reconstruct=False, batch_size=256):
+def _dataset_outputs(classifier, vqvae, dataset, indices=None, reconstruct=False, batch_size=256, shard=False):
     "Classifier features, predictions and the labels of `dataset` (or its `indices`), streamed; optionally of reconstructions."
+    if shard:   # each process its share of the items, put back in order
+        idx = torch.arange(len(dataset)) if indices is None else indices
+        outs = _dataset_outputs(classifier, vqvae, dataset, idx[shard_indices(len(idx))], reconstruct, batch_size)
+        return tuple(gather_shards(t, len(idx)) for t in outs)
     feats, preds, labels = [], [], []
     for x, y in DataLoader(dataset if indices is None else Subset(dataset, indices.tolist()), batch_size=batch_size):
         if reconstruct: x = vqvae.reconstruct(x.to(module_device(vqvae))).float()
         f, p = classifier_outputs(classifier, x)
         feats.append(f); preds.append(p); labels.append(torch.as_tensor(y).long())
     return torch.cat(feats), torch.cat(preds), torch.cat(labels)
+
+@torch.no_grad()
+def _sample_outputs(classifier, vqvae, prior, y, n, temperature, generator, batch_size, shard=False):
+    "Classifier features and predictions of `n` samples (drawn for the labels `y`), in batches; under `shard` each process draws its share."
+    idx, rank = (shard_indices(n), rank_and_world()[0]) if shard else (torch.arange(n), 0)
+    if rank > 0: generator = torch.Generator().manual_seed(generator.initial_seed() + rank)   # a stream of its own
+    f, p = map(torch.cat, zip(*[classifier_outputs(classifier, sample_images(vqvae, prior, len(b), None if y is None else y[b],
+                                                                             temperature=temperature, generator=generator))
+                                for b in idx.split(batch_size)]))
+    return (gather_shards(f, n), gather_shards(p, n)) if shard else (f, p)
 
 @torch.no_grad()
 def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
@@ -322,23 +346,21 @@ def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
                    generator:torch.Generator|None=None, # random stream of the samples
                    classifier_steps:int=500,   # steps of the default classifier
                    batch_size:int=256,         # images per sampling / classification batch
+                   shard:bool=False,           # under a process group: each process does its share of every set (every process must call)
                   )->dict:
     "Classifier accuracy on class-conditional samples; Fréchet distances of samples, training images and reconstructions to held-out images."
     if classifier is None:
-        with torch.enable_grad(): classifier = train_classifier(train_dataset, steps=classifier_steps)
+        with torch.enable_grad(): classifier = train_classifier(train_dataset, steps=classifier_steps, shard=shard)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     with evaluating(vqvae):
-        f_valid, p_valid, valid_y = _dataset_outputs(classifier, vqvae, valid_dataset, batch_size=batch_size)
+        f_valid, p_valid, valid_y = _dataset_outputs(classifier, vqvae, valid_dataset, batch_size=batch_size, shard=shard)
         n = int(n or min(len(valid_y), 10_000))
         # class-conditional samples follow the held-out label mix, so both sets hold the same classes
         y = valid_y.repeat(math.ceil(n / len(valid_y)))[:n] if prior.num_classes is not None else None
-        f_samples, p_samples = map(torch.cat, zip(*[
-            classifier_outputs(classifier, sample_images(vqvae, prior, min(batch_size, n - s), None if y is None else y[s:s + batch_size],
-                                                         temperature=temperature, generator=generator))
-            for s in range(0, n, batch_size)]))
+        f_samples, p_samples = _sample_outputs(classifier, vqvae, prior, y, n, temperature, generator, batch_size, shard)
         subset = torch.randperm(len(train_dataset), generator=torch.Generator().manual_seed(0))[:n]
-        f_train, _, _ = _dataset_outputs(classifier, vqvae, train_dataset, subset, batch_size=batch_size)
-        f_recon, _, _ = _dataset_outputs(classifier, vqvae, valid_dataset, reconstruct=True, batch_size=batch_size)
+        f_train, _, _ = _dataset_outputs(classifier, vqvae, train_dataset, subset, batch_size=batch_size, shard=shard)
+        f_recon, _, _ = _dataset_outputs(classifier, vqvae, valid_dataset, reconstruct=True, batch_size=batch_size, shard=shard)
     return {'classifier_heldout_accuracy': (p_valid == valid_y).float().mean().item(),
             'sample_accuracy': None if y is None else (p_samples == y).float().mean().item(),
             'fd_samples': frechet_distance(f_samples, f_valid),

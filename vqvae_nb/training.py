@@ -23,7 +23,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'STAT_KEYS', 'VALID_KEYS', 'TUTORIAL_CHECKPOINT'
 
 # %% ../nbs/07_training.ipynb #c10d4b73
 from .core import (resolve_device, load_file, load_weights, unwrap, evaluating, atomic_save, check_int, check_number, check_choice,
-                           spawn_workers, join_process_group)
+                           spawn_workers, join_process_group, rank_and_world)
 from .data import images_of, as_float, images_tensor, batches_per_epoch, batch_stream
 from .quantizer import code_counts, perplexity
 from .model import VQVAE, VQVAEConfig
@@ -106,14 +106,12 @@ def load_checkpoint(path,                 # a file written by `save_checkpoint` 
     return {**state, 'model': model.eval(), 'config': config}
 
 # %% ../nbs/07_training.ipynb #4264f520
-def _shard(n, rank, world_size): return torch.arange(rank, n, world_size)
-
 @torch.no_grad()
 def _evaluate(model, data, batch_size, device, amp_dtype=None, rank=0, world_size=1) -> dict:
     K = model.config.num_codes
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # squared error, pixels, likelihood loss × images, images
     counts = torch.zeros(K, device=device)
-    idx = _shard(len(data), rank, world_size)
+    idx = torch.arange(rank, len(data), world_size)  # this process's share: every world_size-th image
     if isinstance(data, torch.Tensor): loader = (data[b.to(data.device)] for b in idx.split(batch_size))
     else: loader = (images_of(b) for b in DataLoader(Subset(data, idx.tolist()), batch_size=batch_size))
     with evaluating(model): _accumulate(model, loader, sums, counts, device, amp_dtype)
@@ -139,13 +137,15 @@ def _accumulate(model, loader, sums, counts, device, amp_dtype):
 def evaluate_vqvae(model:VQVAE,           # a trained model
                    data,                  # images: a Dataset of (image, label) or a tensor (N, C, H, W)
                    batch_size:int=256,    # images per forward pass
-                   device=None            # where to run (default: where the model is)
+                   device=None,           # where to run (default: where the model is)
+                   shard:bool=False,      # under a process group: each process measures its share, the sums are added (all must call)
                   ) -> dict:
     "Held-out reconstruction MSE (pixels in [0, 1]), likelihood loss, perplexity and codes in use, over all of `data`."
     model = unwrap(model, VQVAE)
     _check_dataset('data', data, model.config)
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    return _evaluate(model.to(device), data, batch_size, device)
+    rank, world_size = rank_and_world() if shard else (0, 1)
+    return _evaluate(model.to(device), data, batch_size, device, rank=rank, world_size=world_size)
 
 # %% ../nbs/07_training.ipynb #6b5a41fd
 STAT_KEYS = ('loss', 'recon', 'vq_loss', 'commitment', 'perplexity', 'codes_used')
