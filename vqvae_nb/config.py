@@ -35,7 +35,7 @@ DEFAULT_CONFIG = {
     'seed': 0,            # seeds the models, the data order and the sampling
     'model': dict(arch='vqvae', hidden=64, res_hidden=32, num_res_blocks=2, num_downsamples=2, num_codes=16,
                   code_dim=16, beta=0.25, quantizer='ema', decay=0.99, restart_threshold=1.0, kmeans_init=False,
-                  likelihood='mse', neck_channels=4, loss_scale='mean', kl_term=False),
+                  likelihood='mse', neck_channels=4, loss_scale='mean', kl_term=False, grad_restarts=False),
     'train': dict(steps=1500, batch_size=64, lr=2e-3, lr_schedule='cosine',
                   perceptual=False, disc_start=500, disc_weight=0.1, feature_weight=0.1),  # 09_perceptual's loss, when asked
     'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64, steps=1000,
@@ -109,7 +109,7 @@ OPTION_PATHS = {  # flat option -> (section, key) of the configuration
     'decay': ('model', 'decay'), 'restart_threshold': ('model', 'restart_threshold'), 'kmeans_init': ('model', 'kmeans_init'),
     'num_codes': ('model', 'num_codes'), 'code_dim': ('model', 'code_dim'), 'hidden': ('model', 'hidden'),
     'arch': ('model', 'arch'), 'neck_channels': ('model', 'neck_channels'), 'loss_scale': ('model', 'loss_scale'),
-    'kl_term': ('model', 'kl_term'), 'prior_dim': ('prior', 'dim'), 'prior_depth': ('prior', 'depth'),
+    'kl_term': ('model', 'kl_term'), 'grad_restarts': ('model', 'grad_restarts'), 'prior_dim': ('prior', 'dim'), 'prior_depth': ('prior', 'depth'),
     'beta': ('model', 'beta'), 'quantizer': ('model', 'quantizer'), 'likelihood': ('model', 'likelihood'),
     'num_samples': ('evaluate', 'num_samples'), 'classifier_steps': ('evaluate', 'classifier_steps'),
 }
