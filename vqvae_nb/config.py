@@ -223,7 +223,7 @@ def model_config(config:dict, train_ds) -> tuple[VQVAEConfig, list[str]]:
     if h != w: raise ValueError(f"the models need square images; the dataset's are {h}×{w}")
     m, notes = dict(config['model']), []
     n = m.get('num_downsamples', 2)
-    if m.get('arch', 'vqvae') == 'vqvae' and h % 2**n:
+    if m.get('arch', 'vqvae') in ('vqvae', 'paper') and h % 2**n:
         fit = max(k for k in range(n + 1) if h % 2**k == 0)
         notes.append(f"num_downsamples {n} -> {fit}: {h}×{h} images do not divide by {2**n}")
         m['num_downsamples'] = fit
