@@ -34,7 +34,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           images:str=None,      # with --dataset idx: the IDX file of images (gzipped or raw)
           labels:str=None,      # with --dataset idx: the IDX file of labels (makes the prior class-conditional)
           out:str=None,         # run folder to write (default: runs/<preset or dataset>)
-          preset:str=None,      # tfp-kmnist | keras-mnist | paper-cifar10 | celeba64
+          preset:str=None,      # tfp-kmnist | keras-mnist | keras-io-mnist | paper-cifar10 | sonnet-cifar10 | celeba64
           steps:int=None,       # VQ-VAE training steps (default 1500, or the preset's)
           prior:str=None,       # pixelcnn (default) | transformer: the kind of prior over the codes
           prior_steps:int=None, # prior training steps (default 1000, or the preset's)
@@ -42,6 +42,8 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           prior_hidden:int=None, # PixelCNN: channels of the prior's stacks
           prior_layers:int=None, # PixelCNN: gated layers of the prior
           prior_first_kernel:int=None, # PixelCNN: side of the first (mask A) kernel
+          prior_dim:int=None,   # transformer: width of the prior (default 128)
+          prior_depth:int=None, # transformer: layers of the prior (default 4)
           unconditional:bool=False, # a prior without the class, even when the data has labels
           batch_size:int=None,  # VQ-VAE images per step
           lr:float=None,        # VQ-VAE learning rate (Adam)
@@ -52,10 +54,16 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           code_dim:int=None,    # code dimension D
           num_groups:int=None,  # codes per latent position, each for code_dim/num_groups channels (paper-cifar10: 10)
           hidden:int=None,      # channels of the encoder and decoder
+          arch:str=None,        # vqvae (the sonnet layout, default) | paper (section 4.1 as written) | keras | tfp
+          neck_channels:int=None, # tfp: filters of the encoder's whole-map convolution (default 4, the post's 4·latent_size)
+          loss_scale:str=None,  # mean (default) | sum (reconstruction summed per image) | paper (eq. 3 per image)
+          kl_term:bool=False,   # add the uniform prior's constant N·log K to the logged loss
+          pictures:str=None,    # extra pictures, comma-separated: uniform_samples,code_maps,codebook_tsne,prior_samples
           beta:float=None,      # commitment weight
           quantizer:str=None,   # ema | grad: codebook learned by moving averages or by its loss
           decay:float=None,     # EMA decay of the codebook's moving averages
-          restart_threshold:float=None, # EMA: restart codes used less than this often per batch (0: never)
+          restart_threshold:float=None, # EMA: restart codes used less than this often per batch (default 1; 0: never)
+          grad_restarts:bool=False, # quantizer grad: restart its dead codes too (the paper's codebook does not)
           kmeans_init:bool=False, # EMA: start the codebook from k-means of the first batch
           likelihood:str=None,  # mse | bernoulli | logistic: how the decoder's output is read
           num_samples:int=None, # class-conditional samples scored by the classifier (default: as many as held-out images)
@@ -72,7 +80,10 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
     "Train a VQ-VAE and its prior, evaluate both, and write vqvae.pt, prior.pt, metrics.json and pictures to a run folder."
     config = make_config(preset, dataset=dataset, images=images, labels=labels, steps=steps, prior_steps=prior_steps,
                          prior=prior, prior_lr=prior_lr, prior_hidden=prior_hidden, prior_layers=prior_layers,
-                         prior_first_kernel=prior_first_kernel, unconditional=unconditional or None, decay=decay,
+                         prior_first_kernel=prior_first_kernel, prior_dim=prior_dim, prior_depth=prior_depth,
+                         unconditional=unconditional or None, decay=decay, arch=arch, neck_channels=neck_channels,
+                         loss_scale=loss_scale, kl_term=kl_term or None, grad_restarts=grad_restarts or None,
+                         pictures=[s.strip() for s in pictures.split(',') if s.strip()] if pictures else None,
                          restart_threshold=restart_threshold, kmeans_init=kmeans_init or None,
                          perceptual=perceptual or None, disc_start=disc_start, disc_weight=disc_weight,
                          batch_size=batch_size, lr=lr, num_codes=num_codes, code_dim=code_dim, hidden=hidden, beta=beta,

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['DEFAULT_CONFIG', 'PRESETS', 'OPTION_PATHS', 'TOP_OPTIONS', 'PRIOR_TRAINING_KEYS', 'PRIOR_DEFAULTS', 'PRIOR_NAMES',
-           'DATA_PROFILES', 'EXPLICIT_NAMES', 'prior_arguments', 'make_config', 'check_config', 'load_data',
-           'num_classes_of', 'model_config', 'adapt_config', 'check_images', 'check_labels', 'training_bytes',
-           'check_memory']
+__all__ = ['DEFAULT_CONFIG', 'PRESETS', 'OPTION_PATHS', 'TOP_OPTIONS', 'PICTURE_NAMES', 'PRIOR_TRAINING_KEYS', 'PRIOR_DEFAULTS',
+           'PRIOR_NAMES', 'DATA_PROFILES', 'EXPLICIT_NAMES', 'prior_arguments', 'make_config', 'check_config',
+           'load_data', 'num_classes_of', 'model_config', 'adapt_config', 'check_images', 'check_labels',
+           'training_bytes', 'check_memory']
 
 # %% ../nbs/15_config.ipynb #5554df92
 from .core import check_int, check_number
@@ -34,13 +34,14 @@ DEFAULT_CONFIG = {
     'remap_labels': False, # number arbitrary labels 0..C-1 (otherwise they must already be)
     'seed': 0,            # seeds the models, the data order and the sampling
     'model': dict(arch='vqvae', hidden=64, res_hidden=32, num_res_blocks=2, num_downsamples=2, num_codes=16,
-                  code_dim=16, beta=0.25, quantizer='ema', decay=0.99, restart_threshold=0.0, kmeans_init=False,
-                  likelihood='mse'),
+                  code_dim=16, beta=0.25, quantizer='ema', decay=0.99, restart_threshold=1.0, kmeans_init=False,
+                  likelihood='mse', neck_channels=4, loss_scale='mean', kl_term=False, grad_restarts=False),
     'train': dict(steps=1500, batch_size=64, lr=2e-3, lr_schedule='cosine',
                   perceptual=False, disc_start=500, disc_weight=0.1, feature_weight=0.1),  # 09_perceptual's loss, when asked
     'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64, steps=1000,
                   batch_size=64, lr=1e-3),
     'unconditional': False, # a prior without the class, even when the data has labels
+    'pictures': [],       # extra pictures for the run folder: any of 16_pipeline's EXTRA_PICTURES
     'evaluate': dict(num_samples=None,      # class-conditional samples the classifier scores (None: as many as held-out images, at most 1,000)
                      classifier_steps=600), # training steps of the evaluation classifier (12_sampling)
 }
@@ -49,30 +50,52 @@ DEFAULT_CONFIG = {
 PRESETS = {
     'tfp-kmnist': {
         'dataset': 'kmnist',
-        'model': dict(arch='tfp', num_codes=64, code_dim=16, quantizer='ema', decay=0.99, beta=0.25,
-                      likelihood='bernoulli'),
+        'model': dict(arch='tfp', num_codes=64, code_dim=16, neck_channels=4, quantizer='ema', decay=0.99,
+                      restart_threshold=0.0, beta=0.25, likelihood='bernoulli', loss_scale='sum', kl_term=True),
         'train': dict(steps=18_740, batch_size=64, lr=1e-3, lr_schedule='constant'),
-        'prior': dict(hidden=64, num_layers=2, steps=2_000, batch_size=256, lr=1e-3),
+        'prior': dict(hidden=64, num_layers=2, steps=2_000, batch_size=256, lr=1e-3),   # ours: the post samples uniform codes
+        'pictures': ['uniform_samples', 'code_maps', 'codebook_tsne', 'prior_samples'],
+        'source': 'TFP VQ-VAE post (Keydana 2019); learned prior and its settings ours',
     },
     'keras-mnist': {
+        'dataset': 'mnist',
+        'model': dict(arch='keras', num_codes=10, code_dim=64, quantizer='grad', beta=1.0, likelihood='mse'),
+        'train': dict(steps=9_380, batch_size=128, lr=3e-4, lr_schedule='constant'),
+        'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=12, first_kernel_size=7, steps=4_690, batch_size=128, lr=3e-4),
+        'unconditional': True,
+        'pictures': ['uniform_samples', 'code_maps', 'codebook_tsne', 'prior_samples'],
+        'source': "Keras MNIST VQ-VAE notebook with a Gated PixelCNN prior; K, D, beta, lr and the prior's sizes from its hyper-parameter cell",
+    },
+    'keras-io-mnist': {
         'dataset': 'mnist',
         'model': dict(arch='keras', num_codes=128, code_dim=16, quantizer='grad', beta=0.25, likelihood='mse'),
         'train': dict(steps=14_070, batch_size=128, lr=1e-3, lr_schedule='constant'),
         'prior': dict(hidden=128, num_layers=8, steps=12_660, batch_size=128, lr=3e-4),
+        'source': "keras.io VQ-VAE example (Paul 2021): K, D, beta, epochs, batch; layers are the Keras notebook's (ours)",
     },
     'paper-cifar10': {
         'dataset': 'cifar10',
-        'model': dict(arch='vqvae', hidden=256, res_hidden=256, num_res_blocks=2, num_downsamples=2, num_codes=512,
-                      code_dim=640, num_groups=10, quantizer='grad', beta=0.25, likelihood='logistic'),
+        'model': dict(arch='paper', hidden=256, res_hidden=256, num_res_blocks=2, num_downsamples=2, num_codes=512,
+                      code_dim=640, num_groups=10, quantizer='grad', beta=0.25, likelihood='logistic', loss_scale='paper'),
         'train': dict(steps=250_000, batch_size=128, lr=2e-4, lr_schedule='constant'),
         'prior': dict(hidden=128, num_layers=15, steps=100_000, batch_size=128, lr=3e-4),
+        'source': 'van den Oord et al. 2017, section 4.1; D=64 from the sonnet example; likelihood and prior ours',
+    },
+    'sonnet-cifar10': {
+        'dataset': 'cifar10',
+        'model': dict(arch='vqvae', hidden=128, res_hidden=32, num_res_blocks=2, num_downsamples=2, num_codes=512,
+                      code_dim=64, quantizer='ema', decay=0.99, restart_threshold=0.0, beta=0.25, likelihood='mse'),
+        'train': dict(steps=100_000, batch_size=32, lr=3e-4, lr_schedule='constant'),
+        'prior': dict(hidden=128, num_layers=15, steps=100_000, batch_size=128, lr=3e-4),
+        'source': "DeepMind sonnet's VQ-VAE example notebook; prior ours",
     },
     'celeba64': {
         'dataset': 'celeba',
         'model': dict(arch='vqvae', hidden=128, res_hidden=64, num_res_blocks=2, num_downsamples=3, num_codes=512,
                       code_dim=64, quantizer='grad', beta=1.25, likelihood='mse'),
-        'train': dict(steps=50_000, batch_size=128, lr=1e-3, lr_schedule='constant'),
+        'train': dict(steps=10_000, batch_size=128, lr=1e-3, lr_schedule='constant'),
         'prior': dict(hidden=128, num_layers=12, steps=50_000, batch_size=128, lr=3e-4),
+        'source': 'CelebA re-implementation: K=512, beta=1.25, lr 1e-3, 10,000 iterations, gradient codebook; widths, D, batch, prior ours',
     },
 }
 
@@ -85,11 +108,14 @@ OPTION_PATHS = {  # flat option -> (section, key) of the configuration
     'prior_layers': ('prior', 'num_layers'), 'prior_first_kernel': ('prior', 'first_kernel_size'),
     'decay': ('model', 'decay'), 'restart_threshold': ('model', 'restart_threshold'), 'kmeans_init': ('model', 'kmeans_init'),
     'num_codes': ('model', 'num_codes'), 'code_dim': ('model', 'code_dim'), 'hidden': ('model', 'hidden'),
+    'arch': ('model', 'arch'), 'neck_channels': ('model', 'neck_channels'), 'loss_scale': ('model', 'loss_scale'),
+    'kl_term': ('model', 'kl_term'), 'grad_restarts': ('model', 'grad_restarts'), 'prior_dim': ('prior', 'dim'), 'prior_depth': ('prior', 'depth'),
     'beta': ('model', 'beta'), 'quantizer': ('model', 'quantizer'), 'likelihood': ('model', 'likelihood'),
     'num_groups': ('model', 'num_groups'),
     'num_samples': ('evaluate', 'num_samples'), 'classifier_steps': ('evaluate', 'classifier_steps'),
 }
-TOP_OPTIONS = ('dataset', 'images', 'labels', 'root', 'download', 'split', 'held_out', 'remap_labels', 'unconditional', 'seed', 'prior')
+TOP_OPTIONS = ('dataset', 'images', 'labels', 'root', 'download', 'split', 'held_out', 'remap_labels', 'unconditional', 'seed', 'prior', 'pictures')
+PICTURE_NAMES = ('uniform_samples', 'code_maps', 'codebook_tsne', 'prior_samples')  # the extra pictures a run can write (16_pipeline)
 PRIOR_TRAINING_KEYS = ('kind', 'steps', 'batch_size', 'lr')  # the other keys of config['prior'] are the prior's arguments
 PRIOR_DEFAULTS = {  # the architecture of each kind of prior, when --prior picks it
     'gated_pixelcnn': dict(hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64),
@@ -123,7 +149,7 @@ def make_config(preset:str|None=None, # a name in PRESETS, or None for DEFAULT_C
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
         config = _merge(config, PRESETS[preset])
     config['preset'], config['explicit'] = preset, sorted(k for k, v in options.items() if v is not None)
-    for k, v in options.items():
+    for k, v in sorted(options.items(), key=lambda kv: kv[0] != 'prior'):  # the kind of prior first: it resets the prior's arguments
         if v is None: continue
         if k in OPTION_PATHS: section, key = OPTION_PATHS[k]; config[section][key] = v
         elif k == 'prior': config['prior'] = _prior_of_kind(config['prior'], v)
@@ -148,6 +174,8 @@ def check_config(config:dict) -> dict:
         if config['split'] not in ('train', 'test'): raise ValueError(f"--split must be 'train' or 'test', got {config['split']!r}")
     check_number('held_out', config['held_out'], 0, 1, low_open=True, high_open=True)
     check_int('seed', config['seed'], 0, 2**63 - 1)
+    unknown = [p for p in config.get('pictures') or () if p not in PICTURE_NAMES]
+    if unknown: raise ValueError(f"unknown picture(s) {', '.join(map(repr, unknown))}; choose among: {', '.join(PICTURE_NAMES)}")
     for section, min_steps in (('train', 1), ('prior', 1)):
         check_int(f'{section} steps' if section == 'prior' else 'steps', config[section]['steps'], min_steps)
         check_int(f'{section} batch_size', config[section]['batch_size'], 1)
@@ -196,7 +224,7 @@ def model_config(config:dict, train_ds) -> tuple[VQVAEConfig, list[str]]:
     if h != w: raise ValueError(f"the models need square images; the dataset's are {h}×{w}")
     m, notes = dict(config['model']), []
     n = m.get('num_downsamples', 2)
-    if m.get('arch', 'vqvae') == 'vqvae' and h % 2**n:
+    if m.get('arch', 'vqvae') in ('vqvae', 'paper') and h % 2**n:
         fit = max(k for k in range(n + 1) if h % 2**k == 0)
         notes.append(f"num_downsamples {n} -> {fit}: {h}×{h} images do not divide by {2**n}")
         m['num_downsamples'] = fit

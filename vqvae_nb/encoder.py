@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'ResidualBlock', 'ResidualStack', 'Encoder', 'layer_table', 'Decoder', 'KerasEncoder', 'KerasDecoder',
-           'TFPEncoder', 'TFPDecoder', 'make_autoencoder']
+__all__ = ['ARCHITECTURES', 'ResidualBlock', 'ResidualStack', 'Encoder', 'layer_table', 'layer_specs', 'Decoder', 'KerasEncoder',
+           'KerasDecoder', 'TFPEncoder', 'TFPDecoder', 'PaperEncoder', 'PaperDecoder', 'make_autoencoder']
 
 # %% ../nbs/02_encoder.ipynb #c0e8b8a4
 class ResidualBlock(nn.Module):
@@ -54,7 +54,7 @@ def _check_image(x, channels, factor, who):
                          f'got {x.shape[2]}×{x.shape[3]} (resize or pad the images, or change num_downsamples)')
 
 class Encoder(nn.Sequential):
-    "The paper's encoder: stride-2 4×4 convolutions, a 3×3 convolution, residual blocks, a 1×1 projection to D."
+    "The sonnet example's layout of the paper's encoder: stride-2 4×4 convolutions, a 3×3 convolution, residual blocks, a ReLU, a 1×1 projection to D."
     def __init__(self,
                  in_channels:int=1, # image channels: 1 (digits, MNIST) or 3 (CIFAR-10, CelebA)
                  hidden:int=64, # channels of the main path (the paper: 256)
@@ -102,9 +102,18 @@ def layer_table(model:nn.Module, # a model whose top-level children are its stag
         print(f'{"total":12s} {"":16s} {"":18s} {sum(p.numel() for p in model.parameters()):9,d}')
     return rows
 
+# %% ../nbs/02_encoder.ipynb #4c0ff701
+def layer_specs(model:nn.Module, # a model whose top-level children are its stages
+                x:torch.Tensor,  # an example input batch
+               ) -> list:
+    "(kind, kernel, stride, padding, output shape less the batch, parameters) of each top-level stage of `model` on `x`."
+    spec = lambda m: (m.kernel_size[0], m.stride[0], m.padding[0]) if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) else (None, None, None)
+    mods = dict(model.named_children())
+    return [(kind, *spec(mods[name]), shape[1:], params) for name, kind, shape, params in layer_table(model, x, show=False)]
+
 # %% ../nbs/02_encoder.ipynb #6c113d22
 class Decoder(nn.Sequential):
-    "The paper's decoder: a 3×3 convolution, residual blocks, stride-2 4×4 transposed convolutions; raw outputs."
+    "The sonnet example's layout of the paper's decoder: a 3×3 convolution, residual blocks, stride-2 4×4 transposed convolutions; raw outputs."
     output_activation = None # raw outputs: the likelihood (04_losses) interprets them
     def __init__(self,
                  out_channels:int=1, # image channels × the likelihood's parameters per channel
@@ -135,7 +144,7 @@ class Decoder(nn.Sequential):
 
 # %% ../nbs/02_encoder.ipynb #1be15d3d
 class KerasEncoder(nn.Sequential):
-    "The Keras VQ-VAE post's encoder: 3×3 stride-2 ReLU convolutions, then a 1×1 convolution to D."
+    "The Keras VQ-VAE notebook's encoder: 3×3 stride-2 ReLU convolutions, then a 3×3 convolution to D."
     def __init__(self,
                  in_channels:int=1, # image channels
                  code_dim:int=16, # D, the dimension of each latent vector
@@ -144,7 +153,7 @@ class KerasEncoder(nn.Sequential):
         layers, ch = OrderedDict(), in_channels
         for i, f in enumerate(filters):
             layers[f'down{i+1}'], layers[f'relu{i+1}'], ch = nn.Conv2d(ch, f, 3, stride=2, padding=1), nn.ReLU(), f
-        layers['to_code'] = nn.Conv2d(ch, code_dim, 1)
+        layers['to_code'] = nn.Conv2d(ch, code_dim, 3, padding=1)
         super().__init__(layers)
         self.in_channels, self.code_dim, self.downsample = in_channels, code_dim, 2 ** len(filters)
 
@@ -153,7 +162,7 @@ class KerasEncoder(nn.Sequential):
         return super().forward(x)
 
 class KerasDecoder(nn.Sequential):
-    "The Keras VQ-VAE post's decoder: 3×3 stride-2 transposed ReLU convolutions, a 3×3 convolution, a sigmoid."
+    "The Keras VQ-VAE notebook's decoder: 4×4 stride-2 transposed ReLU convolutions, a 3×3 transposed convolution, a sigmoid."
     output_activation = 'sigmoid' # outputs are already intensities in (0,1)
     def __init__(self,
                  out_channels:int=1, # image channels
@@ -162,9 +171,9 @@ class KerasDecoder(nn.Sequential):
                 ):
         layers, ch = OrderedDict(), code_dim
         for i, f in enumerate(filters):
-            layers[f'up{i+1}'] = nn.ConvTranspose2d(ch, f, 3, stride=2, padding=1, output_padding=1)
+            layers[f'up{i+1}'] = nn.ConvTranspose2d(ch, f, 4, stride=2, padding=1)
             layers[f'relu{i+1}'], ch = nn.ReLU(), f
-        layers['to_image'] = nn.Conv2d(ch, out_channels, 3, padding=1)
+        layers['to_image'] = nn.ConvTranspose2d(ch, out_channels, 3, padding=1)
         layers['sigmoid'] = nn.Sigmoid()
         super().__init__(layers)
         self.out_channels, self.code_dim, self.upsample = out_channels, code_dim, 2 ** len(filters)
@@ -177,7 +186,7 @@ class TFPEncoder(nn.Sequential):
                  code_dim:int=16, # D, the dimension of the single latent vector
                  image_size:int=28, # side of the square images (a multiple of 4)
                  base_depth:int=32, # channels of the first convolutions; later ones have twice as many
-                 neck_channels:int=64, # channels of the whole-map convolution before the dense layer
+                 neck_channels:int=4, # channels of the whole-map convolution (the post: 4 · latent_size = 4)
                 ):
         if image_size % 4: raise ValueError(f'image_size must be a multiple of 4, got {image_size}')
         layers, ch = OrderedDict(), in_channels
@@ -222,10 +231,61 @@ class TFPDecoder(nn.Sequential):
             raise ValueError(f'TFPDecoder expects one latent vector per image, (B,{self.code_dim}), got {tuple(z.shape)}')
         return super().forward(z)
 
-# %% ../nbs/02_encoder.ipynb #80c7969e
-ARCHITECTURES = ('vqvae', 'keras', 'tfp')
+# %% ../nbs/02_encoder.ipynb #2c29c46c
+class PaperEncoder(nn.Sequential):
+    "The paper's encoder (section 4.1): two stride-2 4×4 convolutions, residual blocks, `hidden` channels throughout; a 1×1 projection to D."
+    def __init__(self,
+                 in_channels:int=1, # image channels
+                 hidden:int=256, # channels of every layer (the paper: 256)
+                 res_hidden:int|None=None, # channels inside the residual blocks (None: `hidden`, as the paper)
+                 num_res_blocks:int=2, # residual blocks (the paper: 2)
+                 num_downsamples:int=2, # stride-2 convolutions (the paper: 2)
+                 code_dim:int=64, # D, the dimension of each latent vector
+                ):
+        if num_downsamples < 1: raise ValueError(f'num_downsamples must be at least 1, got {num_downsamples}')
+        layers, ch = OrderedDict(), in_channels
+        for i in range(num_downsamples):
+            if i: layers[f'relu{i}'] = nn.ReLU()
+            layers[f'down{i+1}'], ch = nn.Conv2d(ch, hidden, 4, stride=2, padding=1), hidden
+        for i in range(num_res_blocks): layers[f'res{i+1}'] = ResidualBlock(hidden, res_hidden or hidden)
+        layers['to_code'] = nn.Conv2d(hidden, code_dim, 1)
+        super().__init__(layers)
+        self.in_channels, self.code_dim, self.downsample = in_channels, code_dim, 2 ** num_downsamples
 
-def make_autoencoder(arch:str='vqvae', # 'vqvae' (the paper), 'keras' or 'tfp'
+    def forward(self, x):
+        _check_image(x, self.in_channels, self.downsample, 'PaperEncoder')
+        return super().forward(x)
+
+class PaperDecoder(nn.Sequential):
+    "The paper's decoder (section 4.1): a 1×1 convolution from D, residual blocks, two stride-2 4×4 transposed convolutions; raw outputs."
+    output_activation = None
+    def __init__(self,
+                 out_channels:int=1, # image channels × the likelihood's parameters per channel
+                 hidden:int=256, # channels of every layer (the paper: 256)
+                 res_hidden:int|None=None, # channels inside the residual blocks (None: `hidden`)
+                 num_res_blocks:int=2, # residual blocks (the paper: 2)
+                 num_upsamples:int=2, # stride-2 transposed convolutions (the paper: 2)
+                 code_dim:int=64, # D, the dimension of each latent vector
+                ):
+        if num_upsamples < 1: raise ValueError(f'num_upsamples must be at least 1, got {num_upsamples}')
+        layers = OrderedDict(from_code=nn.Conv2d(code_dim, hidden, 1))
+        for i in range(num_res_blocks): layers[f'res{i+1}'] = ResidualBlock(hidden, res_hidden or hidden)
+        for i in range(num_upsamples):
+            last = i == num_upsamples - 1
+            layers[f'relu{i+1}'] = nn.ReLU()
+            layers[f'up{i+1}'] = nn.ConvTranspose2d(hidden, out_channels if last else hidden, 4, stride=2, padding=1)
+        super().__init__(layers)
+        self.out_channels, self.code_dim, self.upsample = out_channels, code_dim, 2 ** num_upsamples
+
+    def forward(self, z):
+        if z.ndim != 4 or z.shape[1] != self.code_dim:
+            raise ValueError(f'PaperDecoder expects latents (B,{self.code_dim},h,w), got shape {tuple(z.shape)}')
+        return super().forward(z)
+
+# %% ../nbs/02_encoder.ipynb #80c7969e
+ARCHITECTURES = ('vqvae', 'paper', 'keras', 'tfp')
+
+def make_autoencoder(arch:str='vqvae', # 'vqvae' (the sonnet layout), 'paper' (section 4.1 as written), 'keras' or 'tfp'
                      in_channels:int=1, # image channels
                      out_channels:int=1, # decoder output channels (image channels × likelihood parameters)
                      code_dim:int=16, # D, the dimension of each latent vector
@@ -241,6 +301,11 @@ def make_autoencoder(arch:str='vqvae', # 'vqvae' (the paper), 'keras' or 'tfp'
         common = dict(hidden=hidden, res_hidden=res_hidden, num_res_blocks=num_res_blocks, code_dim=code_dim)
         return (Encoder(in_channels, num_downsamples=num_downsamples, **common),
                 Decoder(out_channels, num_upsamples=num_downsamples, **common))
+    if arch == 'paper':
+        if kwargs: raise TypeError(f"make_autoencoder('paper') got unexpected arguments {sorted(kwargs)}")
+        common = dict(hidden=hidden, res_hidden=res_hidden, num_res_blocks=num_res_blocks, code_dim=code_dim)
+        return (PaperEncoder(in_channels, num_downsamples=num_downsamples, **common),
+                PaperDecoder(out_channels, num_upsamples=num_downsamples, **common))
     if arch == 'keras':
         filters = tuple(kwargs.pop('filters', (16, 32)))
         if kwargs: raise TypeError(f"make_autoencoder('keras') got unexpected arguments {sorted(kwargs)}")

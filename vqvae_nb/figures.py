@@ -9,11 +9,12 @@ import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_code_usage', 'plot_codebook']
+__all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_code_usage', 'plot_codebook', 'plot_codebook_tsne',
+           'plot_images_by_code']
 
 # %% ../nbs/08_figures.ipynb #a4726613
 from .core import unwrap, smooth
-from .data import images_of, images_tensor
+from .data import images_of
 from .quantizer import code_counts, groups_to_map
 from .model import VQVAE
 
@@ -157,5 +158,59 @@ def plot_codebook(model:VQVAE,        # a trained model
         if (~used).any(): ax.scatter(pc[~used, 0], pc[~used, 1], s=16, marker='x', c='k', label='unused codes')
     ax.set_xlabel('principal axis 1'); ax.set_ylabel('principal axis 2'); ax.legend(fontsize=8)
     ax.set_title(f'codebook (K = {model.config.num_codes}, D = {model.config.code_dim})')
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_figures.ipynb #d1440444
+@torch.no_grad()
+def plot_codebook_tsne(model:VQVAE,        # a trained model
+                       data=None,          # images whose codes to count (a Dataset or a tensor), or None
+                       max_images:int=512, # count the codes of at most this many images
+                       seed:int=0,         # t-SNE's random state
+                      ) -> plt.Figure:
+    "The codebook embedded in two dimensions by t-SNE, each code numbered and coloured by its use."
+    from sklearn.manifold import TSNE
+    model = unwrap(model, VQVAE)
+    codebook = model.quantizer.embedding.detach().float().cpu().numpy()
+    K = len(codebook)
+    if K < 4: raise ValueError(f"t-SNE needs at least 4 codes to place, the codebook has {K}")
+    pts = TSNE(2, perplexity=min(30.0, (K - 1) / 3), init='pca', random_state=seed).fit_transform(codebook)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    if data is None: ax.scatter(pts[:, 0], pts[:, 1], s=18, c='C3')
+    else:
+        x = _first_images(data, max_images).to(next(model.parameters()).device)
+        counts = code_counts(model.encode(x), K).cpu().float()
+        sc = ax.scatter(pts[:, 0], pts[:, 1], s=18, c=(counts + 1).log10(), cmap='plasma')
+        fig.colorbar(sc, ax=ax, label='log10(1 + latents per code)')
+    if K <= 64:
+        for k, (a, b) in enumerate(pts): ax.annotate(str(k), (a, b), fontsize=6, xytext=(2, 2), textcoords='offset points')
+    ax.set_xticks([]); ax.set_yticks([])
+    ax.set_title(f'codebook by t-SNE (K = {K}, D = {model.config.code_dim})', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/08_figures.ipynb #d380838f
+@torch.no_grad()
+def plot_images_by_code(model:VQVAE,   # a trained model
+                        data,          # images: a Dataset or a tensor (N, C, H, W)
+                        rows:int=8,    # codes to show, the most used first
+                        per_row:int=8, # images per code
+                        max_images:int=1000, # look at most at this many images
+                       ) -> plt.Figure:
+    "Held-out images grouped by the code they were given: one row per code (for one-code-per-image models)."
+    model = unwrap(model, VQVAE)
+    x = _first_images(data, max_images).to(next(model.parameters()).device)
+    codes = model.encode(x).reshape(len(x), -1)[:, 0].cpu()
+    top = code_counts(codes, model.config.num_codes).argsort(descending=True)[:rows]
+    top = [k for k in top.tolist() if (codes == k).any()]
+    fig, axs = plt.subplots(len(top), per_row, figsize=(0.8 * per_row + 0.8, 0.8 * len(top) + 0.6), squeeze=False)
+    for r, k in enumerate(top):
+        members = x[codes == k][:per_row].cpu()
+        for j in range(per_row):
+            if j < len(members): _show(axs[r, j], members[j])
+            else: axs[r, j].set_axis_off()
+        axs[r, 0].set_axis_on(); axs[r, 0].set_xticks([]); axs[r, 0].set_yticks([])
+        axs[r, 0].set_ylabel(f'code {k}', rotation=0, ha='right', va='center', fontsize=8)
+    fig.suptitle(f'held-out images by the code they took (K = {model.config.num_codes})', fontsize=10)
     fig.tight_layout()
     return fig

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LOG_SCALE_MIN', 'LIKELIHOODS', 'mse', 'normalized_mse', 'bernoulli_nll', 'discretized_logistic_nll', 'logistic_mean',
-           'discretized_gaussian_nll', 'nats_to_bits_per_dim', 'uniform_prior_kl', 'Likelihood', 'MSELikelihood',
-           'BernoulliLikelihood', 'LogisticLikelihood', 'get_likelihood', 'vqvae_loss']
+__all__ = ['LOG_SCALE_MIN', 'LIKELIHOODS', 'LOSS_SCALES', 'mse', 'normalized_mse', 'bernoulli_nll', 'discretized_logistic_nll',
+           'logistic_mean', 'discretized_gaussian_nll', 'nats_to_bits_per_dim', 'uniform_prior_kl', 'Likelihood',
+           'MSELikelihood', 'BernoulliLikelihood', 'LogisticLikelihood', 'get_likelihood', 'vqvae_loss', 'scale_terms']
 
 # %% ../nbs/04_losses.ipynb #a8a398c5
 def _check_same_shape(a:torch.Tensor, b:torch.Tensor, a_name:str, b_name:str):
@@ -287,3 +287,19 @@ def vqvae_loss(
 )->torch.Tensor:             # scalar to minimise
     "The VQ-VAE training objective (paper, eq. 3) without the constant KL term: reconstruction + VQ loss."
     return recon_loss + vq_loss
+
+# %% ../nbs/04_losses.ipynb #fbcd4921
+LOSS_SCALES = ('mean', 'sum', 'paper')
+
+def scale_terms(
+    recon:torch.Tensor,   # reconstruction term as a mean over sub-pixels, e.g. `likelihood.loss(out, x)`
+    vq_loss:torch.Tensor, # codebook + β·commitment term as a mean over latents and D, `VQOutput.loss`
+    loss_scale:str='mean', # 'mean', 'sum' or 'paper' (see the table)
+    dims_per_image:int=1, # sub-pixels per image, C·H·W
+    code_dim:int=1,       # D
+)->tuple:                 # (reconstruction, VQ term) at the chosen scale
+    "The reconstruction and VQ terms at the scale `loss_scale`, from their means over elements."
+    if loss_scale not in LOSS_SCALES:
+        raise ValueError(f"loss_scale must be one of {', '.join(map(repr, LOSS_SCALES))}, got {loss_scale!r}")
+    if loss_scale == 'mean': return recon, vq_loss
+    return recon * dims_per_image, vq_loss * code_dim if loss_scale == 'paper' else vq_loss

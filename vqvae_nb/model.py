@@ -17,7 +17,7 @@ __all__ = ['QUANTIZERS', 'VQVAEConfig', 'VQVAE']
 from .core import check_int, check_number, check_choice
 from .encoder import make_autoencoder, ARCHITECTURES
 from .quantizer import VectorQuantizer, VQOutput, commitment_loss
-from .losses import get_likelihood, vqvae_loss, LIKELIHOODS
+from .losses import get_likelihood, vqvae_loss, LIKELIHOODS, LOSS_SCALES, scale_terms, uniform_prior_kl
 from .ema import VectorQuantizerEMA
 
 # %% ../nbs/06_model.ipynb #efc8db37
@@ -27,7 +27,7 @@ QUANTIZERS = ('ema', 'grad')
 @dataclass
 class VQVAEConfig:
     "Every choice that shapes a `VQVAE`; saved in each checkpoint so that the file alone rebuilds the model."
-    arch:str='vqvae'             # encoder/decoder family: 'vqvae' (the paper's), 'keras' or 'tfp'
+    arch:str='vqvae'             # encoder/decoder family: 'vqvae' (the sonnet layout), 'paper' (section 4.1), 'keras' or 'tfp'
     in_channels:int=1            # image channels: 1 for MNIST-like data, 3 for CIFAR-10 or CelebA
     image_size:int=28            # height (= width) of the images
     hidden:int=64                # channels of the convolution stack (the paper: 256)
@@ -46,12 +46,18 @@ class VQVAEConfig:
     likelihood:str='mse'         # how the decoder output is read: 'mse', 'bernoulli' or 'logistic'
     data_variance:float=1.0      # 'mse': the reconstruction term is MSE / data_variance (the sonnet example's scale)
     num_groups:int=1             # codes per latent position, each for code_dim/num_groups channels (the paper's CIFAR-10: 10)
+    neck_channels:int=4          # 'tfp': filters of the encoder's whole-map convolution (the post: 4 · latent_size)
+    loss_scale:str='mean'        # 'mean' (per element), 'sum' (reconstruction per image) or 'paper' (eq. 3 per image): 04_losses
+    kl_term:bool=False           # add the uniform prior's constant KL, N · log K nats per image, to the logged loss
 
     def __post_init__(self):
         name = lambda field: f'VQVAEConfig.{field}'
         check_choice(name('arch'), self.arch, tuple(ARCHITECTURES))
         check_choice(name('quantizer'), self.quantizer, QUANTIZERS)
         check_choice(name('likelihood'), self.likelihood, tuple(LIKELIHOODS))
+        check_choice(name('loss_scale'), self.loss_scale, LOSS_SCALES)
+        check_int(name('neck_channels'), self.neck_channels, 1)
+        if not isinstance(self.kl_term, bool): raise TypeError(f"VQVAEConfig.kl_term must be a bool, got {self.kl_term!r}")
         for field, low in [('in_channels', 1), ('image_size', 1), ('hidden', 1), ('res_hidden', 1),
                            ('num_res_blocks', 0), ('num_downsamples', 0), ('num_codes', 1), ('code_dim', 1), ('num_groups', 1)]:
             check_int(name(field), getattr(self, field), low)
@@ -65,7 +71,7 @@ class VQVAEConfig:
         check_number(name('data_variance'), self.data_variance, 0, low_open=True)
         if not isinstance(self.grad_restarts, bool): raise TypeError(f"VQVAEConfig.grad_restarts must be a bool, got {self.grad_restarts!r}")
         if not isinstance(self.kmeans_init, bool): raise TypeError(f"VQVAEConfig.kmeans_init must be a bool, got {self.kmeans_init!r}")
-        if self.arch == 'vqvae' and self.image_size % 2**self.num_downsamples:
+        if self.arch in ('vqvae', 'paper') and self.image_size % 2**self.num_downsamples:
             raise ValueError(f"VQVAEConfig.image_size={self.image_size} is not divisible by 2**num_downsamples="
                              f"{2**self.num_downsamples}: the decoder could not give back the input size; "
                              f"change image_size or num_downsamples")
@@ -100,7 +106,7 @@ class VQVAE(nn.Module):
         self.encoder, self.decoder = make_autoencoder(
             c.arch, in_channels=c.in_channels, out_channels=c.in_channels * self.likelihood.params_per_channel,
             code_dim=c.code_dim, hidden=c.hidden, res_hidden=c.res_hidden, num_res_blocks=c.num_res_blocks,
-            num_downsamples=c.num_downsamples, **({'image_size': c.image_size} if c.arch == 'tfp' else {}))
+            num_downsamples=c.num_downsamples, **(dict(image_size=c.image_size, neck_channels=c.neck_channels) if c.arch == 'tfp' else {}))
         if c.quantizer == 'ema':
             self.quantizer = VectorQuantizerEMA(c.num_codes, c.code_dim, beta=c.beta, decay=c.decay, eps=c.eps,
                                                 restart_threshold=c.restart_threshold, kmeans_init=c.kmeans_init,
@@ -138,14 +144,19 @@ def forward(self:VQVAE, x:torch.Tensor) -> tuple[torch.Tensor, VQOutput]:
 # %% ../nbs/06_model.ipynb #5e49d302
 @patch
 def losses(self:VQVAE, x:torch.Tensor) -> dict:
-    "Every term of the objective (eq. 3) on images `x`; `loss` is the one to minimise."
+    "Every term of the objective (eq. 3) on images `x`, at the scale `config.loss_scale`; `loss` is the one to minimise."
     self.check_images(x)
+    c = self.config
     z = self.encoder(x)
     vq = self.quantizer(z)
     out = self.decoder(vq.z_q)
-    recon = self.likelihood.loss(out, x)
-    with torch.no_grad(): commitment = commitment_loss(z, vq.z_q)
-    return dict(loss=vqvae_loss(recon, vq.loss), recon=recon, vq_loss=vq.loss, commitment=commitment,
+    scale = dict(loss_scale=c.loss_scale, dims_per_image=x[0].numel(), code_dim=c.code_dim)
+    recon, vq_loss = scale_terms(self.likelihood.loss(out, x), vq.loss, **scale)
+    with torch.no_grad(): commitment = scale_terms(recon, commitment_loss(z, vq.z_q), **scale)[1]
+    loss = vqvae_loss(recon, vq_loss)
+    prior_kl = uniform_prior_kl(c.num_codes, vq.indices[0].numel())
+    if c.kl_term: loss = loss + prior_kl   # a constant: it moves the logged loss, not the gradients
+    return dict(loss=loss, recon=recon, vq_loss=vq_loss, commitment=commitment, prior_kl=prior_kl,
                 perplexity=vq.perplexity, indices=vq.indices, out=out)
 
 # %% ../nbs/06_model.ipynb #f81ac76f

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'plot_samples', 'plot_run_samples', 'data_stage', 'vqvae_stage',
-           'encode_shared', 'prior_stage', 'evaluation_stage', 'pictures_stage', 'collect_metrics', 'resume_checkpoint',
-           'resume_prior', 'run_training', 'run_worker']
+           'encode_shared', 'prior_stage', 'evaluation_stage', 'extra_pictures', 'pictures_stage', 'collect_metrics',
+           'resume_checkpoint', 'resume_prior', 'run_training', 'run_worker']
 
 # %% ../nbs/16_pipeline.ipynb #20ba8984
 import vqvae_nb
@@ -21,12 +21,12 @@ from .core import (resolve_device, atomic_write_text, atomic_save, load_file, jo
                            shard_indices, gather_shards)
 from .model import VQVAE
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae, fit_device
-from .figures import plot_reconstructions, plot_history
+from .figures import plot_reconstructions, plot_history, plot_code_maps, plot_codebook_tsne, plot_images_by_code
 from .perceptual import PatchDiscriminator, fit_perceptual
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
-from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs
+from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs, decode_codes, uniform_codes
 from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
-from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config
+from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config, PICTURE_NAMES
 
 # %% ../nbs/16_pipeline.ipynb #b30e0cfd
 def _grid(images:torch.Tensor, nrow:int) -> torch.Tensor:
@@ -183,9 +183,39 @@ def evaluation_stage(config:dict, data:dict, model:VQVAE, prior_run:dict, device
         f"their class (held-out images: {quality['classifier_heldout_accuracy']:.1%})" if quality else ''))
     return dict(bits_per_dim=bpd, quality=quality, classifier=classifier, seconds=seconds)
 
+# %% ../nbs/16_pipeline.ipynb #23938980
+def extra_pictures(names,                   # any of PICTURE_NAMES
+                   out:Path,                # folder to write `<name>.png` into
+                   model:VQVAE,             # the trained VQ-VAE
+                   prior,                   # its trained prior
+                   valid_ds,                # held-out images
+                   code_shape:tuple,        # the prior's code-map shape (1×1 for one code per image)
+                   num_classes:int|None=None, # classes of a class-conditional prior (None: unconditional)
+                   seed:int=0,
+                   n:int=64,                # images in each sample grid
+                  ) -> list:
+    "The pictures the sources show, as PNG files in `out`: uniform-code samples, code maps, a t-SNE of the codebook, prior samples."
+    unknown = [p for p in names if p not in PICTURE_NAMES]
+    if unknown: raise ValueError(f"unknown picture(s) {unknown}; choose among {', '.join(PICTURE_NAMES)}")
+    g, written = torch.Generator().manual_seed(seed + 2), []
+    K = model.config.num_codes
+    for name in names:
+        if name == 'uniform_samples':
+            fig = plot_samples(decode_codes(model, uniform_codes(n, code_shape, K, g)), title=f'decoded from uniformly random codes (K = {K})')
+        elif name == 'prior_samples':
+            y = torch.randint(num_classes, (n,), generator=g) if num_classes else None
+            fig = plot_samples(sample_images(model, prior, n, y=y, generator=g, shape=code_shape),
+                               title='samples from the learned prior' + (' (random classes)' if num_classes else ''))
+        elif name == 'code_maps':
+            fig = plot_code_maps(model, valid_ds) if len(model.latent_shape) == 2 else plot_images_by_code(model, valid_ds)
+        else: fig = plot_codebook_tsne(model, valid_ds, seed=seed)
+        fig.savefig(Path(out)/f'{name}.png', dpi=110, bbox_inches='tight'); plt.close(fig)
+        written.append(f'{name}.png')
+    return written
+
 # %% ../nbs/16_pipeline.ipynb #a3a57ffb
-def pictures_stage(out:Path, data:dict, vq_run:dict, prior_run:dict, eval_run:dict, seed:int=0):
-    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder."
+def pictures_stage(out:Path, data:dict, vq_run:dict, prior_run:dict, eval_run:dict, seed:int=0, extra=()):
+    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder, and the `extra` pictures (`extra_pictures`)."
     model, prior, quality = vq_run['model'], prior_run['prior'], eval_run['quality']
     figures = {'reconstructions.png': plot_reconstructions(model, data['valid_ds'], n=10),
                'curves.png': plot_history(vq_run['history'], prior_run['history']),
@@ -194,6 +224,8 @@ def pictures_stage(out:Path, data:dict, vq_run:dict, prior_run:dict, eval_run:di
                                                accuracy=quality.get('sample_accuracy'), n_scored=quality.get('n_samples'))}
     for name, fig in figures.items():
         fig.savefig(out/name, dpi=110, bbox_inches='tight'); plt.close(fig)
+    extra_pictures(extra, out, model, prior, data['valid_ds'], prior_run['code_shape'],
+                   data['num_classes'] if prior_run['conditional'] else None, seed)
 
 # %% ../nbs/16_pipeline.ipynb #c2026043
 def _device_name(device) -> str:
@@ -276,7 +308,7 @@ def _run_stages(config:dict, out:Path, staging:Path, device, progress:bool, resu
     pr = prior_stage(config, data, vq['model'], staging, device, progress, log, stamp, resume=prior_resumed)
     ev = evaluation_stage(config, data, vq['model'], pr, device, log)
     models.update(vqvae=vq['model'], prior=pr['prior'], classifier=ev['classifier'])
-    rank0_result(pictures_stage, staging, data, vq, pr, ev, config['seed'])
+    rank0_result(pictures_stage, staging, data, vq, pr, ev, config['seed'], config.get('pictures') or ())
     return dict(collect_metrics(config, data, vq, pr, ev, device), **stamp, resumed_from_step=resumed_from, world_size=world)
 
 # %% ../nbs/16_pipeline.ipynb #d616b51a
