@@ -35,8 +35,8 @@ PRIORS = {  # name -> kind, constructor arguments, learning rate, warm-up as a s
 SWEEP = {  # transformer settings tried, all within 20% of the PixelCNN's parameters
     'd128 L4, lr 1e-3': dict(args=dict(dim=128, depth=4, heads=4), lr=1e-3, warmup=0.0),
     'd128 L4, lr 3e-3, warm-up 10%': dict(args=dict(dim=128, depth=4, heads=4), lr=3e-3, warmup=0.1),
-    'd128 L4, lr 3e-3, tied head': dict(args=dict(dim=128, depth=4, heads=4, tie_weights=True), lr=3e-3, warmup=0.0),
-    'd96 L6, lr 3e-3': dict(args=dict(dim=96, depth=6, heads=4), lr=3e-3, warmup=0.0),
+    'd128 L4, lr 1e-3, tied head': dict(args=dict(dim=128, depth=4, heads=4, tie_weights=True), lr=1e-3, warmup=0.0),
+    'd96 L6, lr 1e-3': dict(args=dict(dim=96, depth=6, heads=4), lr=1e-3, warmup=0.0),
     'd128 L4, lr 3e-3 (the rate used above)': dict(args=dict(dim=128, depth=4, heads=4), lr=3e-3, warmup=0.0),
 }
 
