@@ -223,7 +223,7 @@ def markdown(res:dict) -> str:
                      + md_table(sorted(rows, key=lambda r: (r['budget_s'], r['prior'])), cols))
     if 'sweep' in res:
         parts.append("Transformer settings tried (MNIST, class-conditional):\n\n" + md_table(
-            res['sweep']['rows'], dict(setting='setting', budget_s='CPU s', params='parameters', steps='steps', valid_bits='held-out bits/code')))
+            [dict(r, valid_bits=f"{r['valid_bits']:.3f}") for r in res['sweep']['rows']], dict(setting='setting', budget_s='CPU s', params='parameters', steps='steps', valid_bits='held-out bits/code')))
     return '\n\n'.join(parts)
 
 if __name__ == '__main__':
