@@ -15,7 +15,7 @@ from fastcore.basics import patch
 __all__ = ['ADVERSARIAL_LOSSES', 'PERCEPTUAL_KEYS', 'VGG16_LAYERS', 'VGG16_FILE', 'PatchDiscriminator', 'discriminator_loss',
            'generator_loss', 'feature_matching_loss', 'decoder_last_layer', 'adaptive_weight', 'PerceptualLoss',
            'PerceptualStep', 'perceptual_step_maker', 'fit_perceptual', 'perceptual_worker', 'vgg16_features',
-           'VGGPerceptualLoss']
+           'VGGPerceptualLoss', 'sharpness']
 
 # %% ../nbs/09_perceptual.ipynb #882b922a
 from .core import check_int, check_number, check_choice, unwrap
@@ -265,3 +265,9 @@ class VGGPerceptualLoss(nn.Module):
                 a, b = F.normalize(h.float(), dim=1, eps=1e-10).chunk(2)
                 total = total + (a - b).pow(2).sum(1).mean()
         return total
+
+# %% ../nbs/09_perceptual.ipynb #5c44322c
+def sharpness(x:torch.Tensor) -> float:
+    "Mean absolute difference between vertically and between horizontally neighbouring pixels of images (..., H, W), summed."
+    x = x.float()
+    return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
