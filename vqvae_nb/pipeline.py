@@ -11,10 +11,10 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'COMPARISON_FILE', 'plot_samples', 'plot_run_samples', 'data_stage',
-           'vqvae_stage', 'prior_stage', 'evaluation_stage', 'pictures_stage', 'collect_metrics', 'resume_checkpoint',
-           'run_training', 'pixel_baseline', 'reconstruction_measures', 'compare_reconstructions',
-           'plot_pixel_vs_perceptual', 'sweep', 'format_table', 'plot_sweep']
+__all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'GAME_FILE', 'COMPARISON_FILE', 'OPTIONAL_RUN_FILES', 'plot_samples',
+           'plot_run_samples', 'data_stage', 'vqvae_stage', 'prior_stage', 'evaluation_stage', 'pictures_stage',
+           'collect_metrics', 'resume_checkpoint', 'run_training', 'pixel_baseline', 'reconstruction_measures',
+           'compare_reconstructions', 'plot_pixel_vs_perceptual', 'sweep', 'format_table', 'plot_sweep']
 
 # %% ../nbs/16_pipeline.ipynb #20ba8984
 import vqvae_nb
@@ -32,7 +32,7 @@ from .config import prior_arguments, load_data, model_config, check_images, chec
 from torch.utils.data import Subset
 from .core import evaluating, module_device
 from .data import images_tensor, as_float
-from .perceptual import sharpness
+from .perceptual import sharpness, plot_game
 from .sampling import frechet_distance
 
 # %% ../nbs/16_pipeline.ipynb #b30e0cfd
@@ -129,7 +129,7 @@ def vqvae_stage(config:dict, data:dict, out:Path, device, progress:bool=True, re
     held = evaluate_vqvae(model, data['valid_ds'])
     _log_line(log, f"VQ-VAE: {seconds:.0f} s; held-out MSE {held['recon_mse']:.5f}, perplexity "
                    f"{held['perplexity']:.1f}, {held['codes_used']}/{data['mcfg'].num_codes} codes in use")
-    run = dict(model=model, history=history, held=held, seconds=seconds)
+    run = dict(model=model, history=history, held=held, seconds=seconds, disc_start=t['disc_start'] if t.get('perceptual') else None)
     if initial is not None: run['pixel'] = pixel_baseline(data, initial, fit, log)   # the perceptual run's pixel-only twin
     return run
 
@@ -180,13 +180,14 @@ def evaluation_stage(config:dict, data:dict, model:VQVAE, prior_run:dict, device
 
 # %% ../nbs/16_pipeline.ipynb #a3a57ffb
 def pictures_stage(out:Path, data:dict, vq_run:dict, prior_run:dict, eval_run:dict, seed:int=0):
-    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder (and pixel_vs_perceptual.png with a pixel-only twin)."
+    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder (and the perceptual run's discriminator.png and pixel_vs_perceptual.png)."
     model, prior, quality = vq_run['model'], prior_run['prior'], eval_run['quality']
     figures = {'reconstructions.png': plot_reconstructions(model, data['valid_ds'], n=10),
                'curves.png': plot_history(vq_run['history'], prior_run['history']),
                'samples.png': plot_run_samples(model, prior, data['num_classes'] if prior_run['conditional'] else None,
                                                eval_run['classifier'], seed=seed, class_names=getattr(data['train_ds'], 'classes', None),
                                                accuracy=quality.get('sample_accuracy'), n_scored=quality.get('n_samples'))}
+    if vq_run.get('disc_start') is not None: figures[GAME_FILE] = plot_game(vq_run['history'], vq_run['disc_start'])
     if vq_run.get('pixel'):
         figures[COMPARISON_FILE] = plot_pixel_vs_perceptual(data['valid_ds'], vq_run['pixel']['model'], model, comparison=vq_run.get('comparison'))
     for name, fig in figures.items():
@@ -222,6 +223,11 @@ SUMMARY_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'prior_nll_bits', 'bits
 METRIC_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'num_codes', 'prior_nll_bits', 'prior_accuracy', 'bits_per_dim',
                'sample_accuracy', 'fd_samples', 'fd_train_heldout', 'fd_reconstructions', 'train_seconds', 'vqvae_seconds', 'prior_seconds', 'eval_seconds',
                'total_seconds', 'device', 'config', 'vqvae_config')
+
+# %% ../nbs/16_pipeline.ipynb #d35812b6
+GAME_FILE = 'discriminator.png'               # in the run folder of a perceptual run: 09's `plot_game`
+COMPARISON_FILE = 'pixel_vs_perceptual.png'   # ... when it has a pixel-only twin (`compare_pixel`)
+OPTIONAL_RUN_FILES = (GAME_FILE, COMPARISON_FILE)
 
 # %% ../nbs/16_pipeline.ipynb #50c190b2
 def resume_checkpoint(out:Path, staging:Path, config:dict) -> int:
@@ -277,12 +283,10 @@ def run_training(config:dict,          # a configuration from `make_config`
             publish(staging, out)
         finally: shutil.rmtree(staging, ignore_errors=True)   # gone already when published
     _log_line(log, '  '.join(f'{k} {_fmt(metrics[k])}' for k in SUMMARY_KEYS))
-    _log_line(log, f'wrote {out}/: {", ".join(RUN_FILES + ((COMPARISON_FILE,) if metrics.get("comparison") else ()))}')
+    _log_line(log, f'wrote {out}/: {", ".join(RUN_FILES + tuple(f for f in OPTIONAL_RUN_FILES if (out/f).is_file()))}')
     return metrics
 
 # %% ../nbs/16_pipeline.ipynb #df2e51a8
-COMPARISON_FILE = 'pixel_vs_perceptual.png'   # in the run folder when a perceptual run has a pixel-only twin
-
 def pixel_baseline(data:dict, initial:dict, fit:dict, log=print) -> dict:
     "The pixel-only twin of a perceptual run: `initial` weights, `fit_vqvae` with the run's `fit` arguments (no checkpoint)."
     model = VQVAE(data['mcfg'])
@@ -324,7 +328,7 @@ def plot_pixel_vs_perceptual(valid_ds, pixel:VQVAE, perceptual:VQVAE, n:int=10, 
         m = (comparison or {}).get(name, {})
         rows.append((f'{name} loss' + ''.join(f'\n{label} {_fmt(m[k])}' for k, label in
                      (('recon_mse', 'MSE'), ('fd_reconstructions', 'FD'), ('sharpness', 'sharpness')) if m.get(k) is not None), r))
-    fig, axs = plt.subplots(3, 1, figsize=(0.6 * len(x) + 2.2, 3.9), squeeze=False)
+    fig, axs = plt.subplots(3, 1, figsize=(0.6 * len(x) + 2.2, 3.3), squeeze=False)
     for ax, (label, images) in zip(axs[:, 0], rows):
         ax.imshow(_grid(images, len(x)), cmap='gray' if x.shape[1] == 1 else None)
         ax.set_xticks([]); ax.set_yticks([])
