@@ -162,6 +162,22 @@ sparse = TMP/'sparse.idx'
 with open(sparse, 'wb') as f: f.write(b'\0\0\x08\x03' + struct.pack('>3I', 10, 28, 28)); f.truncate(2**31)
 cli('train idx: 2 GiB sparse file', ['train', '--dataset', 'idx', '--images', sparse, '--out', TMP/'never', *QUICK], 'trailing bytes')
 
+# ------------------------------------------------------------------ command line: the perceptual loss
+for argv, expect in [
+    (['--compare-pixel'], '--compare-pixel trains a pixel-only model beside a perceptual one'),
+    (['--perceptual', '--disc-start', '-1'], 'disc_start must be an integer at least 0'),
+    (['--perceptual', '--disc-weight', 'nan'], 'disc_weight must be a finite number'),
+    (['--preset', 'perceptual-mnist', '--dataset', 'digits', '--disc-weight', '-1'], 'disc_weight must be a finite number')]:
+    cli(f'train {" ".join(argv)}', ['train', *argv, '--out', TMP/'never'], expect)
+def perceptual_preset_with_twin():
+    out = TMP/'perceptual'
+    code = main(['train', '--preset', 'perceptual-mnist', '--dataset', 'digits', '--disc-start', '2', '--compare-pixel', '--out', str(out), *QUICK])
+    assert code == 0, f'exit status {code}'
+    for f in ('vqvae.pt', 'prior.pt', 'metrics.json', 'discriminator.png', 'pixel_vs_perceptual.png'): assert (out/f).is_file(), f'{f} missing'
+    assert set(json.loads((out/'metrics.json').read_text())['comparison']) == {'pixel', 'perceptual'}
+    load_run(out)   # the extra pictures do not disturb reading the run back
+check('train --preset perceptual-mnist --compare-pixel writes both pictures', perceptual_preset_with_twin)
+
 # ------------------------------------------------------------------ command line: sample
 def quick_run(name, *extra):
     out = TMP/name

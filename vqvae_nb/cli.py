@@ -34,7 +34,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           images:str=None,      # with --dataset idx: the IDX file of images (gzipped or raw)
           labels:str=None,      # with --dataset idx: the IDX file of labels (makes the prior class-conditional)
           out:str=None,         # run folder to write (default: runs/<preset or dataset>)
-          preset:str=None,      # tfp-kmnist | keras-mnist | keras-io-mnist | paper-cifar10 | sonnet-cifar10 | celeba64
+          preset:str=None,      # tfp-kmnist | keras-mnist | keras-io-mnist | paper-cifar10 | sonnet-cifar10 | celeba64 | perceptual-mnist
           steps:int=None,       # VQ-VAE training steps (default 1500, or the preset's)
           prior:str=None,       # pixelcnn (default) | transformer: the kind of prior over the codes
           prior_steps:int=None, # prior training steps (default 1000, or the preset's)
@@ -50,6 +50,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
           perceptual:bool=False, # train a discriminator beside the VQ-VAE and add its perceptual loss (09_perceptual)
           disc_start:int=None,  # --perceptual: pixel-loss steps before the discriminator plays (default 500)
           disc_weight:float=None, # --perceptual: weight of the adversarial term, times VQGAN's adaptive weight (default 0.1)
+          compare_pixel:bool=False, # --perceptual: also train a pixel-only twin (same start and steps); writes pixel_vs_perceptual.png
           num_codes:int=None,   # codebook size K
           code_dim:int=None,    # code dimension D
           num_groups:int=None,  # codes per latent position, each for code_dim/num_groups channels (paper-cifar10: 10)
@@ -85,7 +86,7 @@ def train(dataset:str=None,     # digits (default, embedded, offline) | mnist | 
                          loss_scale=loss_scale, kl_term=kl_term or None, grad_restarts=grad_restarts or None,
                          pictures=[s.strip() for s in pictures.split(',') if s.strip()] if pictures else None,
                          restart_threshold=restart_threshold, kmeans_init=kmeans_init or None,
-                         perceptual=perceptual or None, disc_start=disc_start, disc_weight=disc_weight,
+                         perceptual=perceptual or None, disc_start=disc_start, disc_weight=disc_weight, compare_pixel=compare_pixel or None,
                          batch_size=batch_size, lr=lr, num_codes=num_codes, code_dim=code_dim, hidden=hidden, beta=beta,
                          num_groups=num_groups,
                          quantizer=quantizer, likelihood=likelihood, num_samples=num_samples, classifier_steps=classifier_steps, held_out=held_out,

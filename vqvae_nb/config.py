@@ -37,7 +37,8 @@ DEFAULT_CONFIG = {
                   code_dim=16, beta=0.25, quantizer='ema', decay=0.99, restart_threshold=1.0, kmeans_init=False,
                   likelihood='mse', neck_channels=4, loss_scale='mean', kl_term=False, grad_restarts=False),
     'train': dict(steps=1500, batch_size=64, lr=2e-3, lr_schedule='cosine',
-                  perceptual=False, disc_start=500, disc_weight=0.1, feature_weight=0.1),  # 09_perceptual's loss, when asked
+                  perceptual=False, disc_start=500, disc_weight=0.1, feature_weight=0.1,  # 09_perceptual's loss, when asked
+                  compare_pixel=False),  # with it: also a pixel-only model of the same steps, to compare
     'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64, steps=1000,
                   batch_size=64, lr=1e-3),
     'unconditional': False, # a prior without the class, even when the data has labels
@@ -103,7 +104,7 @@ PRESETS = {
 OPTION_PATHS = {  # flat option -> (section, key) of the configuration
     'steps': ('train', 'steps'), 'batch_size': ('train', 'batch_size'), 'lr': ('train', 'lr'),
     'perceptual': ('train', 'perceptual'), 'disc_start': ('train', 'disc_start'), 'disc_weight': ('train', 'disc_weight'),
-    'feature_weight': ('train', 'feature_weight'),
+    'feature_weight': ('train', 'feature_weight'), 'compare_pixel': ('train', 'compare_pixel'),
     'prior_steps': ('prior', 'steps'), 'prior_lr': ('prior', 'lr'), 'prior_hidden': ('prior', 'hidden'),
     'prior_layers': ('prior', 'num_layers'), 'prior_first_kernel': ('prior', 'first_kernel_size'),
     'decay': ('model', 'decay'), 'restart_threshold': ('model', 'restart_threshold'), 'kmeans_init': ('model', 'kmeans_init'),
@@ -192,11 +193,22 @@ def check_config(config:dict) -> dict:
     t = config['train']
     if t.get('perceptual'):
         check_int('disc_start', t['disc_start'], 0); check_number('disc_weight', t['disc_weight'], 0); check_number('feature_weight', t['feature_weight'], 0)
+    elif t.get('compare_pixel'):
+        raise ValueError('--compare-pixel trains a pixel-only model beside a perceptual one; add --perceptual (or use --preset perceptual-mnist)')
     # the model's own checks (VQVAEConfig); the image size is not known yet, so take one every architecture accepts
     n = config['model'].get('num_downsamples', 2)
     try: VQVAEConfig(**{**config['model'], 'image_size': 4 * 2**max(n, 2)})
     except TypeError as e: raise ValueError(str(e)) from None
     return config
+
+# %% ../nbs/15_config.ipynb #39beda99
+PRESETS['perceptual-mnist'] = {   # a VQ-VAE with a discriminator-learned perceptual loss and restarts (09_perceptual)
+    'dataset': 'mnist',
+    'model': dict(arch='vqvae', hidden=64, res_hidden=32, num_res_blocks=2, num_downsamples=2, num_codes=256, code_dim=512,
+                  quantizer='grad', beta=0.25, grad_restarts=True, restart_threshold=1.0, likelihood='mse'),
+    'train': dict(steps=10_000, batch_size=64, lr=1e-3, lr_schedule='constant',
+                  perceptual=True, disc_start=2_000, disc_weight=0.1, feature_weight=0.1),
+}
 
 # %% ../nbs/15_config.ipynb #6d7ada8a
 def load_data(config:dict) -> tuple:

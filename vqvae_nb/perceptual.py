@@ -12,16 +12,20 @@ from torch.func import functional_call
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['ADVERSARIAL_LOSSES', 'PERCEPTUAL_KEYS', 'VGG16_LAYERS', 'VGG16_FILE', 'PatchDiscriminator', 'discriminator_loss',
-           'generator_loss', 'feature_matching_loss', 'decoder_last_layer', 'adaptive_weight', 'PerceptualLoss',
-           'PerceptualStep', 'perceptual_step_maker', 'fit_perceptual', 'perceptual_worker', 'vgg16_features',
-           'VGGPerceptualLoss']
+__all__ = ['ADVERSARIAL_LOSSES', 'PERCEPTUAL_KEYS', 'VGG16_LAYERS', 'VGG16_FILE', 'GAME_KEYS', 'GAME_TITLES',
+           'PatchDiscriminator', 'discriminator_loss', 'generator_loss', 'feature_matching_loss', 'decoder_last_layer',
+           'adaptive_weight', 'PerceptualLoss', 'PerceptualStep', 'perceptual_step_maker', 'fit_perceptual',
+           'perceptual_worker', 'vgg16_features', 'VGGPerceptualLoss', 'sharpness', 'plot_game']
 
 # %% ../nbs/09_perceptual.ipynb #882b922a
 from .core import check_int, check_number, check_choice, unwrap
 from .quantizer import code_counts
 from .model import VQVAE, VQVAEConfig
 from .training import STAT_KEYS, FitState, fit_vqvae
+
+# %% ../nbs/09_perceptual.ipynb #eb03cec6
+import matplotlib.pyplot as plt
+from .core import smooth
 
 # %% ../nbs/09_perceptual.ipynb #23558116
 class PatchDiscriminator(nn.Module):
@@ -265,3 +269,29 @@ class VGGPerceptualLoss(nn.Module):
                 a, b = F.normalize(h.float(), dim=1, eps=1e-10).chunk(2)
                 total = total + (a - b).pow(2).sum(1).mean()
         return total
+
+# %% ../nbs/09_perceptual.ipynb #5c44322c
+def sharpness(x:torch.Tensor) -> float:
+    "Mean absolute difference between vertically and between horizontally neighbouring pixels of images (..., H, W), summed."
+    x = x.float()
+    return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
+
+# %% ../nbs/09_perceptual.ipynb #360c85f1
+GAME_KEYS = ('disc_accuracy', 'disc_loss', 'gen_loss')
+GAME_TITLES = ("discriminator's patch accuracy", "discriminator's loss $L_D$", "generator's loss $L_G$")
+
+def plot_game(history:dict,             # `fit_perceptual`'s history
+              disc_start:int=0,         # the warm-up: the curves start after it
+              label:str|None=None,      # legend entry of this run
+              axs=None,                 # three axes to draw into (another run's figure), or None for a new figure
+              window:int|None=None,     # moving-average window (default: 1/25 of the run)
+             ) -> plt.Figure:
+    "The discriminator's patch accuracy, its loss and the generator's loss over a perceptual run, after the warm-up."
+    if axs is None: _, axs = plt.subplots(1, 3, figsize=(13, 3.2))
+    window = window or max(1, len(history['step']) // 25)
+    for ax, key, title in zip(axs, GAME_KEYS, GAME_TITLES):
+        ax.plot(history['step'][disc_start:], smooth(history[key], window)[disc_start:], label=label)
+        ax.set(title=title, xlabel='step')
+        if label is not None: ax.legend()
+    axs[0].figure.tight_layout()
+    return axs[0].figure

@@ -11,9 +11,11 @@ from torch.utils.data import Subset
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'plot_samples', 'plot_run_samples', 'data_stage', 'vqvae_stage',
-           'encode_shared', 'prior_stage', 'evaluation_stage', 'extra_pictures', 'pictures_stage', 'collect_metrics',
-           'resume_checkpoint', 'resume_prior', 'run_training', 'run_worker']
+__all__ = ['RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'GAME_FILE', 'COMPARISON_FILE', 'OPTIONAL_RUN_FILES', 'plot_samples',
+           'plot_run_samples', 'data_stage', 'vqvae_stage', 'encode_shared', 'prior_stage', 'evaluation_stage',
+           'extra_pictures', 'pictures_stage', 'collect_metrics', 'resume_checkpoint', 'resume_prior', 'run_training',
+           'pixel_baseline', 'reconstruction_measures', 'compare_reconstructions', 'plot_pixel_vs_perceptual',
+           'run_worker']
 
 # %% ../nbs/16_pipeline.ipynb #20ba8984
 import vqvae_nb
@@ -27,6 +29,12 @@ from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs, decode_codes, uniform_codes
 from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
 from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config, PICTURE_NAMES
+
+# %% ../nbs/16_pipeline.ipynb #5de4704f
+from .core import evaluating, module_device
+from .data import images_tensor, as_float
+from .perceptual import sharpness, plot_game
+from .sampling import frechet_distance
 
 # %% ../nbs/16_pipeline.ipynb #b30e0cfd
 def _grid(images:torch.Tensor, nrow:int) -> torch.Tensor:
@@ -108,6 +116,7 @@ def vqvae_stage(config:dict, data:dict, out:Path, device, progress:bool=True, re
     "Stage 2: train the VQ-VAE (checkpointed to `out/vqvae.pt`) and measure it on the held-out images."
     t, seed = config['train'], config['seed']
     model = VQVAE(data['mcfg'])
+    initial = {k: v.clone() for k, v in model.state_dict().items()} if t.get('compare_pixel') else None
     t0 = time.time()
     fit = dict(steps=t['steps'], batch_size=t['batch_size'], lr=t['lr'], lr_schedule=t.get('lr_schedule', 'constant'), device=device,
                seed=seed, eval_every=max(1, t['steps'] // 5), checkpoint=out/'vqvae.pt', checkpoint_every=max(t['steps'] // 5, 1000),
@@ -121,7 +130,9 @@ def vqvae_stage(config:dict, data:dict, out:Path, device, progress:bool=True, re
     held = evaluate_vqvae(model, data['valid_ds'], shard=True)   # each process its share, the sums added
     _log_line(log, f"VQ-VAE: {seconds:.0f} s; held-out MSE {held['recon_mse']:.5f}, perplexity "
                    f"{held['perplexity']:.1f}, {held['codes_used']}/{data['mcfg'].num_codes} codes in use")
-    return dict(model=model, history=history, held=held, seconds=seconds)
+    run = dict(model=model, history=history, held=held, seconds=seconds, disc_start=t['disc_start'] if t.get('perceptual') else None)
+    if initial is not None: run['pixel'] = pixel_baseline(data, initial, fit, log)   # the perceptual run's pixel-only twin
+    return run
 
 # %% ../nbs/16_pipeline.ipynb #997dcbbd
 def encode_shared(model:VQVAE, dataset, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,13 +226,16 @@ def extra_pictures(names,                   # any of PICTURE_NAMES
 
 # %% ../nbs/16_pipeline.ipynb #a3a57ffb
 def pictures_stage(out:Path, data:dict, vq_run:dict, prior_run:dict, eval_run:dict, seed:int=0, extra=()):
-    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder, and the `extra` pictures (`extra_pictures`)."
+    "Stage 5: reconstructions.png, curves.png and samples.png in the run folder, the perceptual run's discriminator.png and pixel_vs_perceptual.png, and the `extra` pictures (`extra_pictures`)."
     model, prior, quality = vq_run['model'], prior_run['prior'], eval_run['quality']
     figures = {'reconstructions.png': plot_reconstructions(model, data['valid_ds'], n=10),
                'curves.png': plot_history(vq_run['history'], prior_run['history']),
                'samples.png': plot_run_samples(model, prior, data['num_classes'] if prior_run['conditional'] else None,
                                                eval_run['classifier'], seed=seed, class_names=getattr(data['train_ds'], 'classes', None),
                                                accuracy=quality.get('sample_accuracy'), n_scored=quality.get('n_samples'))}
+    if vq_run.get('disc_start') is not None: figures[GAME_FILE] = plot_game(vq_run['history'], vq_run['disc_start'])
+    if vq_run.get('pixel'):
+        figures[COMPARISON_FILE] = plot_pixel_vs_perceptual(data['valid_ds'], vq_run['pixel']['model'], model, comparison=vq_run.get('comparison'))
     for name, fig in figures.items():
         fig.savefig(out/name, dpi=110, bbox_inches='tight'); plt.close(fig)
     extra_pictures(extra, out, model, prior, data['valid_ds'], prior_run['code_shape'],
@@ -242,7 +256,7 @@ def collect_metrics(config:dict, data:dict, vq:dict, pr:dict, ev:dict, device) -
         prior_accuracy=pr['accuracy'], sample_accuracy=q.get('sample_accuracy'),
         fd_samples=q.get('fd_samples'), fd_train_heldout=q.get('fd_train_heldout'),
         fd_reconstructions=q.get('fd_reconstructions'), classifier_heldout_accuracy=q.get('classifier_heldout_accuracy'),
-        n_samples=q.get('n_samples'),
+        n_samples=q.get('n_samples'), comparison=vq.get('comparison'),
         train_seconds=vq['seconds'] + pr['seconds'], vqvae_seconds=vq['seconds'], prior_seconds=pr['seconds'],
         eval_seconds=ev['seconds'], total_seconds=None,
         device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
@@ -257,6 +271,11 @@ SUMMARY_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'prior_nll_bits', 'bits
 METRIC_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'num_codes', 'prior_nll_bits', 'prior_accuracy', 'bits_per_dim',
                'sample_accuracy', 'fd_samples', 'fd_train_heldout', 'fd_reconstructions', 'train_seconds', 'vqvae_seconds', 'prior_seconds', 'eval_seconds',
                'total_seconds', 'device', 'config', 'vqvae_config')
+
+# %% ../nbs/16_pipeline.ipynb #d35812b6
+GAME_FILE = 'discriminator.png'               # in the run folder of a perceptual run: 09's `plot_game`
+COMPARISON_FILE = 'pixel_vs_perceptual.png'   # ... when it has a pixel-only twin (`compare_pixel`)
+OPTIONAL_RUN_FILES = (GAME_FILE, COMPARISON_FILE)
 
 # %% ../nbs/16_pipeline.ipynb #50c190b2
 def resume_checkpoint(out:Path, staging:Path, config:dict) -> int:
@@ -308,6 +327,7 @@ def _run_stages(config:dict, out:Path, staging:Path, device, progress:bool, resu
     pr = prior_stage(config, data, vq['model'], staging, device, progress, log, stamp, resume=prior_resumed)
     ev = evaluation_stage(config, data, vq['model'], pr, device, log)
     models.update(vqvae=vq['model'], prior=pr['prior'], classifier=ev['classifier'])
+    if vq.get('pixel'): vq['comparison'] = rank0_result(compare_reconstructions, data, vq, ev['classifier'], log)
     rank0_result(pictures_stage, staging, data, vq, pr, ev, config['seed'], config.get('pictures') or ())
     return dict(collect_metrics(config, data, vq, pr, ev, device), **stamp, resumed_from_step=resumed_from, world_size=world)
 
@@ -346,8 +366,60 @@ def run_training(config:dict,          # a configuration from `make_config`
     finally:
         if own_group: torch.distributed.destroy_process_group()
     _log_line(log, '  '.join(f'{k} {_fmt(metrics[k])}' for k in SUMMARY_KEYS))
-    _log_line(log, f'wrote {out}/: {", ".join(RUN_FILES)}')
+    _log_line(log, f'wrote {out}/: {", ".join(RUN_FILES + tuple(f for f in OPTIONAL_RUN_FILES if (out/f).is_file()))}')
     return metrics
+
+# %% ../nbs/16_pipeline.ipynb #df2e51a8
+def pixel_baseline(data:dict, initial:dict, fit:dict, log=print) -> dict:
+    "The pixel-only twin of a perceptual run: `initial` weights, `fit_vqvae` with the run's `fit` arguments (no checkpoint)."
+    model = VQVAE(data['mcfg'])
+    model.load_state_dict(initial)
+    t0 = time.time()
+    history = fit_vqvae(model, data['train_ds'], data['valid_ds'], **{**fit, 'checkpoint': None, 'resume': None})
+    seconds, held = time.time() - t0, evaluate_vqvae(model, data['valid_ds'])
+    _log_line(log, f"pixel-only twin: {seconds:.0f} s; held-out MSE {held['recon_mse']:.5f}, {held['codes_used']} codes in use")
+    return dict(model=model, history=history, held=held, seconds=seconds)
+
+# %% ../nbs/16_pipeline.ipynb #db322987
+@torch.no_grad()
+def reconstruction_measures(model:VQVAE, valid_ds, classifier=None, max_images:int=10_000, batch_size:int=256) -> dict:
+    "Sharpness of `model`'s held-out reconstructions relative to the images', and their Fréchet distance to them (with a classifier)."
+    subset = valid_ds if len(valid_ds) <= max_images else Subset(valid_ds, range(max_images))
+    x = as_float(images_tensor(subset))
+    with evaluating(model):
+        r = torch.cat([model.reconstruct(x[s:s + batch_size].to(module_device(model))).float().cpu() for s in range(0, len(x), batch_size)])
+    fd = None if classifier is None else frechet_distance(classifier_outputs(classifier, r)[0], classifier_outputs(classifier, x)[0])
+    return dict(sharpness=sharpness(r) / sharpness(x), fd_reconstructions=fd)
+
+def compare_reconstructions(data:dict, vq_run:dict, classifier=None, log=print) -> dict:
+    "Held-out MSE, Fréchet distance and sharpness of the perceptual model and of its pixel-only twin, as plain values."
+    out = {}
+    for name, run in (('pixel', vq_run['pixel']), ('perceptual', vq_run)):
+        out[name] = dict(recon_mse=run['held']['recon_mse'], codes_used=run['held']['codes_used'], seconds=run['seconds'],
+                         **reconstruction_measures(run['model'], data['valid_ds'], classifier))
+    _log_line(log, 'pixel-only twin vs perceptual: ' + ', '.join(
+        f"{k} {_fmt(out['pixel'][k])} vs {_fmt(out['perceptual'][k])}" for k in ('recon_mse', 'fd_reconstructions', 'sharpness')))
+    return out
+
+@torch.no_grad()
+def plot_pixel_vs_perceptual(valid_ds, pixel:VQVAE, perceptual:VQVAE, n:int=10, comparison:dict|None=None) -> plt.Figure:
+    "The first `n` held-out images above their reconstructions by the pixel-only model and by the perceptual one."
+    x = as_float(images_tensor(Subset(valid_ds, range(min(n, len(valid_ds))))))
+    rows = [('held-out\nimages', x)]
+    for name, model in (('pixel', pixel), ('perceptual', perceptual)):
+        with evaluating(model): r = model.reconstruct(x.to(module_device(model))).float().cpu()
+        m = (comparison or {}).get(name, {})
+        rows.append((f'{name} loss' + ''.join(f'\n{label} {_fmt(m[k])}' for k, label in
+                     (('recon_mse', 'MSE'), ('fd_reconstructions', 'FD'), ('sharpness', 'sharpness')) if m.get(k) is not None), r))
+    fig, axs = plt.subplots(3, 1, figsize=(0.6 * len(x) + 2.2, 3.3), squeeze=False)
+    for ax, (label, images) in zip(axs[:, 0], rows):
+        ax.imshow(_grid(images, len(x)), cmap='gray' if x.shape[1] == 1 else None)
+        ax.set_xticks([]); ax.set_yticks([])
+        for s in ax.spines.values(): s.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha='right', va='center', fontsize=8)
+    fig.suptitle('held-out images rebuilt by a pixel-loss and a perceptual-loss VQ-VAE, same steps', fontsize=10)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/16_pipeline.ipynb #8d9f78f3
 def run_worker(rank:int, world_size:int, config:dict, out:str, resume:bool=False, device:str='cpu') -> dict:
