@@ -208,6 +208,8 @@ PRESETS['perceptual-mnist'] = {   # a VQ-VAE with a discriminator-learned percep
                   quantizer='grad', beta=0.25, grad_restarts=True, restart_threshold=1.0, likelihood='mse'),
     'train': dict(steps=10_000, batch_size=64, lr=1e-3, lr_schedule='constant',
                   perceptual=True, disc_start=2_000, disc_weight=0.1, feature_weight=0.1),
+    'source': "'Vector quantized VAEs and perceptual losses' post: K=256, D=512, gradient codebook, beta=0.25; restarts "
+              "after Jukebox (threshold ours); the discriminator's loss, weights, warm-up and the schedule ours (09_perceptual)",
 }
 
 # %% ../nbs/15_config.ipynb #6d7ada8a
