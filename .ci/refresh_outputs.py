@@ -24,6 +24,8 @@ def refresh(path:Path, flags:set):
     nb = read_nb(path)
     shell = CaptureShell(path)
     start = time.time()
+    for cell in nb.cells:  # a cell that prints nothing now must not keep what an older version printed
+        if not _skip(cell, flags): cell.outputs, cell.execution_count = [], None
     with working_directory(path.parent):
         shell.run_all(nb, exc_stop=True, preproc=lambda c: _skip(c, flags))
     write_nb(nb, path)
