@@ -107,14 +107,19 @@ def plot_code_maps(model:VQVAE,  # a trained model with 2-D latents
 
 # %% ../nbs/08_figures.ipynb #409c7589
 @torch.no_grad()
+def _usage_counts(model:VQVAE, data, max_images:int) -> torch.Tensor:
+    "How often each code is chosen over the first `max_images` images of `data`: (K,) float on the CPU."
+    x = _first_images(data, max_images).to(next(model.parameters()).device)
+    return code_counts(model.encode(x), model.config.num_codes).float().cpu()
+
+@torch.no_grad()
 def plot_code_usage(model:VQVAE,        # a trained model
                     data,               # images: a Dataset or a tensor (N, C, H, W)
                     max_images:int=1000, # use at most this many images
                    ) -> plt.Figure:
     "Bar chart of how often each code is chosen, most used first, titled with the perplexity and codes in use."
     model = unwrap(model, VQVAE)
-    x = _first_images(data, max_images).to(next(model.parameters()).device)
-    counts = code_counts(model.encode(x), model.config.num_codes).float().cpu()
+    counts = _usage_counts(model, data, max_images)
     p = counts / counts.sum()
     perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
     fig, ax = plt.subplots(figsize=(8, 2.8))
@@ -178,8 +183,7 @@ def plot_codebook_tsne(model:VQVAE,        # a trained model
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     if data is None: ax.scatter(pts[:, 0], pts[:, 1], s=18, c='C3')
     else:
-        x = _first_images(data, max_images).to(next(model.parameters()).device)
-        counts = code_counts(model.encode(x), K).cpu().float()
+        counts = _usage_counts(model, data, max_images)
         sc = ax.scatter(pts[:, 0], pts[:, 1], s=18, c=(counts + 1).log10(), cmap='plasma')
         fig.colorbar(sc, ax=ax, label='log10(1 + latents per code)')
     if K <= 64:
