@@ -4,9 +4,10 @@ The docs site shows the outputs saved in the notebooks, so after changing a note
 `python .ci/refresh_outputs.py nbs/03_quantizer.ipynb` (or no argument for all), then
 `nbdev_clean`. Cells flagged with a `tst_flags` flag (`slow`, `cuda`) are skipped unless named
 with `--flags`, exactly as `nbdev_test` does, and keep whatever outputs they had. Unlike
-`nbdev_test`, IN_TEST is not set, so the notebooks run at their full tutorial sizes.
+`nbdev_test`, IN_TEST is not set, so the notebooks run at their full tutorial sizes. Each notebook runs in a
+process of its own, as in a fresh kernel: state one notebook sets (torch's thread count, seeds) never reaches the next.
 """
-import sys, time, argparse
+import sys, time, argparse, subprocess
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb
 from execnb.shell import CaptureShell
@@ -39,4 +40,6 @@ if __name__ == '__main__':
     cfg = get_config()
     flags = set(cfg.tst_flags.split()) - set(args.flags.split())
     nbs = args.notebooks or sorted(Path(cfg.nbs_path).glob('[0-9]*.ipynb')) + [Path(cfg.nbs_path)/'index.ipynb']
-    for nb in nbs: refresh(nb.resolve(), flags)
+    if len(nbs) == 1: refresh(nbs[0].resolve(), flags)
+    else:
+        for nb in nbs: subprocess.run([sys.executable, __file__, str(nb), '--flags', args.flags], check=True)

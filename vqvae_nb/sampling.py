@@ -338,7 +338,7 @@ def _sample_outputs(classifier, vqvae, prior, y, n, temperature, generator, batc
 @torch.no_grad()
 def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
                    prior:nn.Module,            # a prior trained on its codes (class-conditional for the accuracy)
-                   train_dataset:Dataset,      # the labelled training set: trains the classifier, gives the floor
+                   train_dataset:Dataset,      # the labelled training set: trains the classifier, gives the reference
                    valid_dataset:Dataset,      # held-out images: the reference
                    classifier:SmallClassifier|None=None, # a trained classifier; default: `train_classifier(train_dataset)`
                    n:int|None=None,            # samples; default: as many as held-out images, at most 10,000
