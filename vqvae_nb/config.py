@@ -42,7 +42,7 @@ DEFAULT_CONFIG = {
     'prior': dict(kind='gated_pixelcnn', hidden=32, num_layers=8, first_kernel_size=5, head_hidden=64, steps=1000,
                   batch_size=64, lr=1e-3),
     'unconditional': False, # a prior without the class, even when the data has labels
-    'pictures': [],       # extra pictures for the run folder: any of 16_pipeline's EXTRA_PICTURES
+    'pictures': [],       # extra pictures for the run folder: any of PICTURE_NAMES (16_pipeline draws them)
     'evaluate': dict(num_samples=None,      # class-conditional samples the classifier scores (None: as many as held-out images, at most 1,000)
                      classifier_steps=600), # training steps of the evaluation classifier (12_sampling)
 }

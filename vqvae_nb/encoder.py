@@ -296,16 +296,12 @@ def make_autoencoder(arch:str='vqvae', # 'vqvae' (the sonnet layout), 'paper' (s
                      **kwargs, # extra arguments of the Keras / TFP classes (filters=, image_size=, base_depth=)
                     ) -> tuple:
     "A matching (encoder, decoder) pair of the given architecture."
-    if arch == 'vqvae':
-        if kwargs: raise TypeError(f"make_autoencoder('vqvae') got unexpected arguments {sorted(kwargs)}")
+    if arch in ('vqvae', 'paper'):   # the same settings, two layouts
+        if kwargs: raise TypeError(f"make_autoencoder({arch!r}) got unexpected arguments {sorted(kwargs)}")
+        enc, dec = (Encoder, Decoder) if arch == 'vqvae' else (PaperEncoder, PaperDecoder)
         common = dict(hidden=hidden, res_hidden=res_hidden, num_res_blocks=num_res_blocks, code_dim=code_dim)
-        return (Encoder(in_channels, num_downsamples=num_downsamples, **common),
-                Decoder(out_channels, num_upsamples=num_downsamples, **common))
-    if arch == 'paper':
-        if kwargs: raise TypeError(f"make_autoencoder('paper') got unexpected arguments {sorted(kwargs)}")
-        common = dict(hidden=hidden, res_hidden=res_hidden, num_res_blocks=num_res_blocks, code_dim=code_dim)
-        return (PaperEncoder(in_channels, num_downsamples=num_downsamples, **common),
-                PaperDecoder(out_channels, num_upsamples=num_downsamples, **common))
+        return (enc(in_channels, num_downsamples=num_downsamples, **common),
+                dec(out_channels, num_upsamples=num_downsamples, **common))
     if arch == 'keras':
         filters = tuple(kwargs.pop('filters', (16, 32)))
         if kwargs: raise TypeError(f"make_autoencoder('keras') got unexpected arguments {sorted(kwargs)}")

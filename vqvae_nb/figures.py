@@ -15,7 +15,7 @@ __all__ = ['plot_history', 'plot_reconstructions', 'plot_code_maps', 'plot_code_
 # %% ../nbs/08_figures.ipynb #a4726613
 from .core import unwrap, smooth
 from .data import images_of
-from .quantizer import code_counts, groups_to_map
+from .quantizer import code_counts, perplexity, groups_to_map
 from .model import VQVAE
 
 # %% ../nbs/08_figures.ipynb #97764acb
@@ -121,11 +121,10 @@ def plot_code_usage(model:VQVAE,        # a trained model
     model = unwrap(model, VQVAE)
     counts = _usage_counts(model, data, max_images)
     p = counts / counts.sum()
-    perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
     fig, ax = plt.subplots(figsize=(8, 2.8))
     ax.bar(range(len(p)), p.sort(descending=True).values.numpy(), width=1.0, color='C0')
     ax.set_xlabel('codes, most used first'); ax.set_ylabel('share of latents')
-    ax.set_title(f'{int((counts > 0).sum())} of {len(p)} codes in use, perplexity {perplexity:.1f}')
+    ax.set_title(f'{int((counts > 0).sum())} of {len(p)} codes in use, perplexity {perplexity(counts).item():.1f}')
     fig.tight_layout()
     return fig
 

@@ -16,7 +16,7 @@ __all__ = ['QUANTIZERS', 'VQVAEConfig', 'VQVAE']
 # %% ../nbs/06_model.ipynb #36e5cb81
 from .core import check_int, check_number, check_choice
 from .encoder import make_autoencoder, ARCHITECTURES
-from .quantizer import VectorQuantizer, VQOutput, commitment_loss
+from .quantizer import VectorQuantizer, VQOutput, commitment_loss, check_groups
 from .losses import get_likelihood, vqvae_loss, LIKELIHOODS, LOSS_SCALES, scale_terms, uniform_prior_kl
 from .ema import VectorQuantizerEMA
 
@@ -59,12 +59,10 @@ class VQVAEConfig:
         check_int(name('neck_channels'), self.neck_channels, 1)
         if not isinstance(self.kl_term, bool): raise TypeError(f"VQVAEConfig.kl_term must be a bool, got {self.kl_term!r}")
         for field, low in [('in_channels', 1), ('image_size', 1), ('hidden', 1), ('res_hidden', 1),
-                           ('num_res_blocks', 0), ('num_downsamples', 0), ('num_codes', 1), ('code_dim', 1), ('num_groups', 1)]:
+                           ('num_res_blocks', 0), ('num_downsamples', 0), ('num_codes', 1), ('code_dim', 1)]:
             check_int(name(field), getattr(self, field), low)
         check_number(name('beta'), self.beta, 0)
-        if self.code_dim % self.num_groups:
-            raise ValueError(f"VQVAEConfig.num_groups={self.num_groups} does not divide code_dim={self.code_dim}: each of the "
-                             f"num_groups codes of a position quantizes code_dim/num_groups channels; change one of them")
+        check_groups(self.code_dim, self.num_groups, who='VQVAEConfig.')
         check_number(name('decay'), self.decay, 0, 1, low_open=True, high_open=True)
         check_number(name('eps'), self.eps, 0, low_open=True)
         check_number(name('restart_threshold'), self.restart_threshold, 0)

@@ -381,22 +381,30 @@ def pixel_baseline(data:dict, initial:dict, fit:dict, log=print) -> dict:
     return dict(model=model, history=history, held=held, seconds=seconds)
 
 # %% ../nbs/16_pipeline.ipynb #db322987
+def _held_out_images(valid_ds, max_images:int) -> torch.Tensor:
+    "The first `max_images` held-out images as floats in [0, 1]."
+    return as_float(images_tensor(valid_ds if len(valid_ds) <= max_images else Subset(valid_ds, range(max_images))))
+
 @torch.no_grad()
-def reconstruction_measures(model:VQVAE, valid_ds, classifier=None, max_images:int=10_000, batch_size:int=256) -> dict:
+def reconstruction_measures(model:VQVAE, valid_ds, classifier=None, max_images:int=10_000, batch_size:int=256,
+                            valid_features=None, # the classifier's features of the same held-out images, if already computed
+                           ) -> dict:
     "Sharpness of `model`'s held-out reconstructions relative to the images', and their Fréchet distance to them (with a classifier)."
-    subset = valid_ds if len(valid_ds) <= max_images else Subset(valid_ds, range(max_images))
-    x = as_float(images_tensor(subset))
+    x = _held_out_images(valid_ds, max_images)
     with evaluating(model):
         r = torch.cat([model.reconstruct(x[s:s + batch_size].to(module_device(model))).float().cpu() for s in range(0, len(x), batch_size)])
-    fd = None if classifier is None else frechet_distance(classifier_outputs(classifier, r)[0], classifier_outputs(classifier, x)[0])
+    if classifier is not None and valid_features is None: valid_features = classifier_outputs(classifier, x)[0]
+    fd = None if classifier is None else frechet_distance(classifier_outputs(classifier, r)[0], valid_features)
     return dict(sharpness=sharpness(r) / sharpness(x), fd_reconstructions=fd)
 
-def compare_reconstructions(data:dict, vq_run:dict, classifier=None, log=print) -> dict:
+def compare_reconstructions(data:dict, vq_run:dict, classifier=None, log=print, max_images:int=10_000) -> dict:
     "Held-out MSE, Fréchet distance and sharpness of the perceptual model and of its pixel-only twin, as plain values."
-    out = {}
+    out, valid_ds = {}, data['valid_ds']
+    # the held-out images' features are the same for both models: computed once
+    features = None if classifier is None else classifier_outputs(classifier, _held_out_images(valid_ds, max_images))[0]
     for name, run in (('pixel', vq_run['pixel']), ('perceptual', vq_run)):
         out[name] = dict(recon_mse=run['held']['recon_mse'], codes_used=run['held']['codes_used'], seconds=run['seconds'],
-                         **reconstruction_measures(run['model'], data['valid_ds'], classifier))
+                         **reconstruction_measures(run['model'], valid_ds, classifier, max_images, valid_features=features))
     _log_line(log, 'pixel-only twin vs perceptual: ' + ', '.join(
         f"{k} {_fmt(out['pixel'][k])} vs {_fmt(out['perceptual'][k])}" for k in ('recon_mse', 'fd_reconstructions', 'sharpness')))
     return out
@@ -404,7 +412,7 @@ def compare_reconstructions(data:dict, vq_run:dict, classifier=None, log=print) 
 @torch.no_grad()
 def plot_pixel_vs_perceptual(valid_ds, pixel:VQVAE, perceptual:VQVAE, n:int=10, comparison:dict|None=None) -> plt.Figure:
     "The first `n` held-out images above their reconstructions by the pixel-only model and by the perceptual one."
-    x = as_float(images_tensor(Subset(valid_ds, range(min(n, len(valid_ds))))))
+    x = _held_out_images(valid_ds, n)
     rows = [('held-out\nimages', x)]
     for name, model in (('pixel', pixel), ('perceptual', perceptual)):
         with evaluating(model): r = model.reconstruct(x.to(module_device(model))).float().cpu()

@@ -131,12 +131,13 @@ def unflatten_latents(
 def check_groups(
     code_dim:int,     # D, the channels of a latent
     num_groups:int,   # G, the codes per latent position
+    who:str='',       # prefix of the names in the message, such as 'VQVAEConfig.'
 )->tuple[int, int]:   # (G, D/G)
     "`(num_groups, code_dim // num_groups)` if G is a positive integer dividing D; else a clear error."
-    check_int('num_groups', num_groups, 1)
+    check_int(f'{who}num_groups', num_groups, 1)
     if code_dim % num_groups:
         divisors = [g for g in range(1, code_dim + 1) if code_dim % g == 0]
-        raise ValueError(f'num_groups={num_groups} does not divide code_dim={code_dim}: each group quantizes '
+        raise ValueError(f'{who}num_groups={num_groups} does not divide code_dim={code_dim}: each group quantizes '
                          f'code_dim/num_groups channels; pick num_groups from {divisors}')
     return num_groups, code_dim // num_groups
 

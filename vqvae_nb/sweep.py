@@ -174,7 +174,8 @@ def _same(a, b) -> bool: return json.loads(json.dumps(a)) == json.loads(json.dum
 
 def load_or_train(point:dict, config:dict, points_dir:Path, **kwargs) -> dict:
     "A finished point's saved row when its configuration matches; else train it afresh (a folder left by an interrupted try is removed first) and save it atomically."
-    final, name = points_dir/point_name(point), point_name(point)
+    name = point_name(point)
+    final = points_dir/name
     try: row = json.loads((final/'point.json').read_text())
     except (OSError, ValueError): row = None   # not trained yet, or damaged
     if isinstance(row, dict) and _same(row.get('config'), config): return dict(row, trained=False)
