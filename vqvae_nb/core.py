@@ -12,10 +12,10 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
-           'atomic_write_text', 'load_file', 'load_weights', 'check_int', 'check_number', 'check_choice', 'smooth',
-           'free_port', 'spawn_workers', 'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum',
-           'broadcast_from_rank0', 'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices',
-           'gather_shards', 'sum_floats']
+           'atomic_write_text', 'load_file', 'load_weights', 'check_int', 'check_number', 'check_choice',
+           'ArgumentError', 'smooth', 'free_port', 'spawn_workers', 'all_reduce_worker', 'join_process_group',
+           'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world', 'is_rank0', 'barrier',
+           'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -155,6 +155,17 @@ def check_choice(name:str, value, choices) -> object:
     "`value` if it is one of `choices`; else an error listing them."
     if value not in choices: raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}")
     return value
+
+# %% ../nbs/00_core.ipynb #ba5542d2
+class ArgumentError(ValueError):
+    "A bad argument, its message a template whose `{placeholders}` name arguments: the library spells them as its own names, the command line as options."
+    def __init__(self, template:str, **arguments:str):  # placeholder -> the argument's dotted path in the library, such as 'fit.lr'
+        self.template, self.arguments = template, arguments
+        super().__init__(self.spelled(lambda path: path.rsplit('.', 1)[-1]))
+
+    def spelled(self, spell) -> str:
+        "The message with each argument written as `spell(path)`."
+        return self.template.format(**{k: spell(path) for k, path in self.arguments.items()})
 
 # %% ../nbs/00_core.ipynb #9cc58aa3
 def smooth(values, window:int) -> list:
