@@ -12,10 +12,10 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
-           'atomic_write_text', 'load_file', 'load_weights', 'check_int', 'check_number', 'check_choice',
-           'ArgumentError', 'smooth', 'free_port', 'spawn_workers', 'all_reduce_worker', 'join_process_group',
-           'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world', 'is_rank0', 'barrier',
-           'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
+           'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal', 'ArgumentTypeError',
+           'check_int', 'check_number', 'check_choice', 'smooth', 'free_port', 'spawn_workers', 'all_reduce_worker',
+           'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world',
+           'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -127,15 +127,38 @@ def load_weights(module:nn.Module, state:dict, path, described_by:str='configura
         raise ValueError(f"{path} holds non-finite weights (NaN or inf): its training diverged; train it again with a lower learning rate")
     return module
 
+# %% ../nbs/00_core.ipynb #ba5542d2
+class ArgumentError(ValueError):
+    "A bad argument, its message a template whose `{placeholders}` name arguments: the library writes their names as given, the command line as options."
+    def __init__(self, template:str, **arguments:str):  # placeholder -> the argument's name in the library, such as 'fit.lr'
+        self.template, self.arguments = template, arguments
+        super().__init__(self.spelled(str))
+
+    def spelled(self, spell) -> str:
+        "The message with each argument written as `spell(name)`."
+        return self.template.format(**{k: spell(name) for k, name in self.arguments.items()})
+
+    def renamed(self, rename) -> ArgumentError:
+        "The same error about the arguments `rename(name)` (such as a field's path in a larger configuration)."
+        return type(self)(self.template, **{k: rename(name) for k, name in self.arguments.items()})
+
+def literal(value) -> str:
+    "`value` as a message shows it (numbers plainly, anything else as its repr), safe inside an `ArgumentError` template."
+    text = str(value) if isinstance(value, numbers.Number) and not isinstance(value, bool) else repr(value)
+    return text.replace('{', '{{').replace('}', '}}')
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    "An argument of the wrong type."
+
 # %% ../nbs/00_core.ipynb #0c87a493
 def check_int(name:str, value, low:int|None=None, high:int|None=None) -> int:
     "`value` if it is an integer (not a bool) within [low, high]; else a clear error naming `name`."
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):   # numpy's integers are Integral too
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise ArgumentTypeError(f"{{name}} must be an integer, got {literal(value)}", name=name)
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"from {low} to {high}"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value}")
+        raise ArgumentError(f"{{name}} must be an integer {bounds}, got {literal(value)}", name=name)
     return value
 
 # %% ../nbs/00_core.ipynb #874cc26b
@@ -143,29 +166,18 @@ def check_number(name:str, value, low:float=-math.inf, high:float=math.inf,
                  low_open:bool=False, high_open:bool=False) -> float:
     "`value` as a float if it is a finite number in the interval; else a clear error naming `name`."
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise ArgumentTypeError(f"{{name}} must be a number, got {literal(value)}", name=name)
     inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not math.isfinite(value) or not inside:
         lo, hi = '(' if low_open else '[', ')' if high_open else ']'
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value}")
+        raise ArgumentError(f"{{name}} must be a finite number in {lo}{low}, {high}{hi}, got {literal(value)}", name=name)
     return float(value)
 
 # %% ../nbs/00_core.ipynb #43bc18b3
 def check_choice(name:str, value, choices) -> object:
     "`value` if it is one of `choices`; else an error listing them."
-    if value not in choices: raise ValueError(f"{name}={value!r} is not one of {tuple(choices)}")
+    if value not in choices: raise ArgumentError(f"{{name}}={literal(value)} is not one of {literal(tuple(choices))}", name=name)
     return value
-
-# %% ../nbs/00_core.ipynb #ba5542d2
-class ArgumentError(ValueError):
-    "A bad argument, its message a template whose `{placeholders}` name arguments: the library spells them as its own names, the command line as options."
-    def __init__(self, template:str, **arguments:str):  # placeholder -> the argument's dotted path in the library, such as 'fit.lr'
-        self.template, self.arguments = template, arguments
-        super().__init__(self.spelled(lambda path: path.rsplit('.', 1)[-1]))
-
-    def spelled(self, spell) -> str:
-        "The message with each argument written as `spell(path)`."
-        return self.template.format(**{k: spell(path) for k, path in self.arguments.items()})
 
 # %% ../nbs/00_core.ipynb #9cc58aa3
 def smooth(values, window:int) -> list:
