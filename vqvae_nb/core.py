@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #1a02a146
 from __future__ import annotations
-import contextlib, importlib, math, numbers, os, socket, tempfile
+import contextlib, dataclasses, importlib, math, numbers, os, socket, tempfile, typing
+from collections.abc import Mapping
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -13,9 +14,9 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
            'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal', 'ArgumentTypeError',
-           'check_int', 'check_number', 'check_choice', 'smooth', 'free_port', 'spawn_workers', 'all_reduce_worker',
-           'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world',
-           'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
+           'check_int', 'check_number', 'check_choice', 'Config', 'smooth', 'free_port', 'spawn_workers',
+           'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0',
+           'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -178,6 +179,28 @@ def check_choice(name:str, value, choices) -> object:
     "`value` if it is one of `choices`; else an error listing them."
     if value not in choices: raise ArgumentError(f"{{name}}={literal(value)} is not one of {literal(tuple(choices))}", name=name)
     return value
+
+# %% ../nbs/00_core.ipynb #fc9fab43
+class Config:
+    "Mixin of the project's configuration dataclasses: a plain dictionary out, a checked one back in."
+    def to_dict(self) -> dict:
+        "Plain, JSON-able values of the fields (nested configurations as dictionaries)."
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d:Mapping):
+        "Rebuild from `to_dict`'s output; missing fields take their defaults, unknown ones are an error."
+        if not isinstance(d, Mapping): raise ArgumentTypeError(f"{cls.__name__}.from_dict needs a dict, got {literal(type(d).__name__)}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown: raise ArgumentError(f"unknown {cls.__name__} field(s) {literal(unknown)}; the fields are {literal(names)}")
+        types = typing.get_type_hints(cls)
+        nested = lambda k, v: types[k].from_dict(v) if isinstance(types[k], type) and issubclass(types[k], Config) and isinstance(v, Mapping) else v
+        return cls(**{k: nested(k, v) for k, v in d.items()})
+
+    def replace(self, **changes):
+        "A copy with `changes`, checked as a new one is."
+        return dataclasses.replace(self, **changes)
 
 # %% ../nbs/00_core.ipynb #9cc58aa3
 def smooth(values, window:int) -> list:
