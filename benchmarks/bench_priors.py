@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SCRATCH, RESULTS, md_table, machine, save, load, machine_line
 
 PRIORS = {  # name -> kind, constructor arguments, learning rate, warm-up as a share of the largest budget
-    'Gated PixelCNN': dict(kind='gated_pixelcnn', args=dict(hidden=64, num_layers=8), lr=1e-3, warmup=0.0),
-    'transformer': dict(kind='transformer', args=dict(dim=128, depth=4, heads=4), lr=1e-3, warmup=0.0),  # better than 3e-3 at a constant rate: the sweep
+    'Gated PixelCNN': dict(kind='gated_pixelcnn', args=dict(hidden=64, num_layers=8, first_kernel_size=7, head_hidden=None), lr=1e-3, warmup=0.0),
+    'transformer': dict(kind='transformer', args=dict(dim=128, depth=4, heads=4, dropout=0.0), lr=1e-3, warmup=0.0),  # better than 3e-3 at a constant rate: the sweep
 }
 SWEEP = {  # transformer settings tried, all within 20% of the PixelCNN's parameters
     'd128 L4, lr 1e-3': dict(args=dict(dim=128, depth=4, heads=4), lr=1e-3, warmup=0.0),

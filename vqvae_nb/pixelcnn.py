@@ -5,6 +5,7 @@
 # %% ../nbs/10_pixelcnn.ipynb #40636d02
 from __future__ import annotations
 import copy
+from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
@@ -14,10 +15,11 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['causal_mask', 'MaskedConv2d', 'PlainPixelCNN', 'raster_past', 'dependencies', 'dependency_map', 'gate', 'shift_down',
-           'GatedLayer', 'check_codes', 'check_labels', 'GatedPixelCNN', 'gradient_map', 'plot_receptive_fields']
+           'GatedLayer', 'check_codes', 'check_labels', 'PixelCNNConfig', 'GatedPixelCNN', 'gradient_map',
+           'plot_receptive_fields']
 
 # %% ../nbs/10_pixelcnn.ipynb #39231391
-from .core import check_int, check_number, module_device
+from .core import check_int, check_number, module_device, Config
 
 # %% ../nbs/10_pixelcnn.ipynb #81e963a8
 def causal_mask(kernel_size:int, # odd side of the square kernel
@@ -233,34 +235,47 @@ def check_labels(y,                     # None, one int for the whole batch, or 
         raise ValueError(f'labels y must lie in [0, {num_classes}), got min {int(y.min())}, max {int(y.max())}')
     return y.long()
 
+# %% ../nbs/10_pixelcnn.ipynb #ed34ff25
+@dataclass
+class PixelCNNConfig(Config):
+    "The sizes of a Gated PixelCNN prior (its codebook size and classes come from the data)."
+    hidden:int=32              # channels of each stack
+    num_layers:int=8           # gated layers (the first uses mask A)
+    kernel_size:int=3          # kernel of the mask-B layers
+    first_kernel_size:int=5    # kernel of the mask-A layer
+    head_hidden:int|None=64    # channels of the output head (None: 4 · hidden)
+    dropout:float=0.0          # dropout inside every layer (small datasets overfit without it)
+
+    def __post_init__(self):
+        check_int('PixelCNNConfig.hidden', self.hidden, 1); check_int('PixelCNNConfig.num_layers', self.num_layers, 1)
+        if self.head_hidden is not None: check_int('PixelCNNConfig.head_hidden', self.head_hidden, 1)
+        _check_kernel('PixelCNNConfig.kernel_size', self.kernel_size); _check_kernel('PixelCNNConfig.first_kernel_size', self.first_kernel_size)
+        check_number('PixelCNNConfig.dropout', self.dropout, 0, 1, high_open=True)
+
 # %% ../nbs/10_pixelcnn.ipynb #0638f73a
 class GatedPixelCNN(nn.Module):
     "Gated PixelCNN prior over (B,H,W) code maps (van den Oord et al. 2016): logits (B,K,H,W), no blind spot."
+    kind = 'gated_pixelcnn'   # the name a prior file records
     def __init__(self,
-                 num_codes:int,              # K, the codebook size
-                 hidden:int=64,              # channels of each stack
-                 num_layers:int=8,           # gated layers (the first uses mask A)
-                 num_classes:int|None=None,  # class-conditional when set: forward needs labels y
-                 kernel_size:int=3,          # kernel of the mask-B layers
-                 first_kernel_size:int=7,    # kernel of the mask-A layer
-                 head_hidden:int|None=None,  # channels of the output head (default 4·hidden)
-                 dropout:float=0.0,          # dropout inside every layer (small datasets overfit without it)
-                ):
+                 num_codes:int,                     # K, the codebook size
+                 num_classes:int|None=None,         # class-conditional when set: forward needs labels y
+                 config:PixelCNNConfig|None=None,   # its sizes (default: `PixelCNNConfig()`)
+                 **overrides):                      # fields of the config to change, e.g. `hidden=64`
         super().__init__()
-        check_int('num_codes', num_codes, 1); check_int('hidden', hidden, 1); check_int('num_layers', num_layers, 1)
+        check_int('num_codes', num_codes, 1)
         if num_classes is not None: check_int('num_classes', num_classes, 1)
-        if head_hidden is not None: check_int('head_hidden', head_hidden, 1)
-        _check_kernel('kernel_size', kernel_size); _check_kernel('first_kernel_size', first_kernel_size)
-        check_number('dropout', dropout, 0, 1, high_open=True)
-        # the constructor's arguments: a checkpoint can store them and rebuild the prior with GatedPixelCNN(**config)
-        self.config = dict(num_codes=num_codes, hidden=hidden, num_layers=num_layers, num_classes=num_classes, kernel_size=kernel_size,
-                           first_kernel_size=first_kernel_size, head_hidden=head_hidden, dropout=dropout)
-        self.num_codes, self.hidden, self.num_classes = num_codes, hidden, num_classes
-        self.embedding = nn.Embedding(num_codes, hidden)
-        self.layers = nn.ModuleList([GatedLayer(hidden, first_kernel_size, True, num_classes, dropout)] +
-                                    [GatedLayer(hidden, kernel_size, False, num_classes, dropout) for _ in range(num_layers - 1)])
-        head_hidden = head_hidden or 4 * hidden
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, head_hidden, 1), nn.ReLU(), nn.Conv2d(head_hidden, num_codes, 1))
+        self.config = c = (config or PixelCNNConfig()).replace(**overrides)
+        self.num_codes, self.hidden, self.num_classes = num_codes, c.hidden, num_classes
+        self.embedding = nn.Embedding(num_codes, c.hidden)
+        self.layers = nn.ModuleList([GatedLayer(c.hidden, c.first_kernel_size, True, num_classes, c.dropout)] +
+                                    [GatedLayer(c.hidden, c.kernel_size, False, num_classes, c.dropout) for _ in range(c.num_layers - 1)])
+        head_hidden = c.head_hidden or 4 * c.hidden
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(c.hidden, head_hidden, 1), nn.ReLU(), nn.Conv2d(head_hidden, num_codes, 1))
+
+    @property
+    def kwargs(self) -> dict:
+        "The constructor's arguments as plain values: a prior file stores them and rebuilds the prior with `GatedPixelCNN(**kwargs)`."
+        return dict(num_codes=self.num_codes, num_classes=self.num_classes, **self.config.to_dict())
 
 # %% ../nbs/10_pixelcnn.ipynb #1dac448a
 @patch(as_prop=True)

@@ -14,14 +14,14 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['PRIOR_FIT_FORMAT', 'PRIOR_FORMAT', 'PRIOR_KINDS', 'TUTORIAL_PRIOR', 'code_groups', 'encode_dataset', 'prior_nll_bits',
+__all__ = ['PRIOR_FIT_FORMAT', 'PRIOR_FORMAT', 'TUTORIAL_PRIOR', 'code_groups', 'encode_dataset', 'prior_nll_bits',
            'prior_accuracy', 'unigram_bits', 'save_prior_fit', 'fit_prior', 'plot_prior_history', 'save_prior',
            'load_prior', 'tutorial_prior']
 
 # %% ../nbs/11_prior.ipynb #8aad8bae
 from . import core
 from .core import load_file, load_weights, resolve_device, module_device, evaluating, unwrap, atomic_save, check_int, check_number
-from .pixelcnn import GatedPixelCNN, check_codes
+from .pixelcnn import GatedPixelCNN, PixelCNNConfig, check_codes
 from .quantizer import groups_to_map
 
 # %% ../nbs/11_prior.ipynb #387ba316
@@ -298,35 +298,35 @@ def plot_prior_history(history:dict,                  # from `fit_prior`
 
 # %% ../nbs/11_prior.ipynb #6db60e99
 PRIOR_FORMAT = 'vqvae_nb.prior/1'
-PRIOR_KINDS = {'gated_pixelcnn': GatedPixelCNN}  # the kind recorded in a file -> the class that rebuilds it
 
 # %% ../nbs/11_prior.ipynb #65327ab0
 def save_prior(path,                     # the file to write (its folder is created)
-               prior:nn.Module,          # a prior of one of PRIOR_KINDS (DDP and compiled wrappers are unwrapped)
-               kwargs:dict,              # the constructor arguments that rebuild it
+               prior:nn.Module,          # a prior with a `kind` and its constructor's `kwargs` (DDP and compiled wrappers are unwrapped)
                shape:tuple,              # (H, W) of its code maps
                history:dict|None=None,   # its training history
                **extra,                  # anything else to keep with it
               ) -> Path:
     "Write the prior, its kind, the arguments that rebuild it and the shape of its code maps to `path`, atomically."
     prior = unwrap(prior)
-    kind = next((k for k, cls in PRIOR_KINDS.items() if type(prior) is cls), None)
-    if kind is None: raise TypeError(f'cannot save a {type(prior).__name__} as a prior: the known kinds are {tuple(PRIOR_KINDS)}')
-    state = dict(format=PRIOR_FORMAT, kind=kind, kwargs=kwargs, shape=list(shape), state=prior.state_dict(),
+    if not isinstance(getattr(type(prior), 'kind', None), str) or not hasattr(prior, 'kwargs'):
+        raise TypeError(f'cannot save a {type(prior).__name__} as a prior: a prior class names its `kind` and has `kwargs`')
+    state = dict(format=PRIOR_FORMAT, kind=type(prior).kind, kwargs=prior.kwargs, shape=list(shape), state=prior.state_dict(),
                  history=history or {}, **extra)
     return atomic_save(state, path)
 
 # %% ../nbs/11_prior.ipynb #cdb24f52
-def load_prior(path, map_location='cpu') -> dict:
+def load_prior(path,
+               classes,                  # the prior classes that may rebuild it (one, or several), each with its `kind`
+               map_location='cpu') -> dict:
     "The contents of a prior file, with 'prior' the rebuilt prior (eval mode), 'kind' its kind and 'shape' a tuple."
-    path = Path(path)
+    path, classes = Path(path), {c.kind: c for c in (classes if isinstance(classes, (list, tuple)) else [classes])}
     state = load_file(path, 'prior file', map_location)
     if not isinstance(state, dict) or state.get('format') != PRIOR_FORMAT:
         raise ValueError(f"{path} is not a vqvae_nb prior file (format {PRIOR_FORMAT!r} expected)")
     kind = state.get('kind', 'gated_pixelcnn')  # the first prior files recorded no kind: all were Gated PixelCNNs
-    if kind not in PRIOR_KINDS:
-        raise ValueError(f"{path} holds a prior of kind {kind!r}, which this version cannot build (it knows {tuple(PRIOR_KINDS)})")
-    prior = PRIOR_KINDS[kind](**state['kwargs'])
+    if kind not in classes:
+        raise ValueError(f"{path} holds a prior of kind {kind!r}, which is not among the kinds asked for ({', '.join(classes)})")
+    prior = classes[kind](**state['kwargs'])
     load_weights(prior, state['state'], path, 'constructor arguments describe')
     return {**state, 'kind': kind, 'prior': prior.eval(), 'shape': tuple(state['shape'])}
 
@@ -339,14 +339,14 @@ def tutorial_prior(vqvae:nn.Module, train_ds, valid_ds, # the tutorial's VQ-VAE 
                   ) -> dict:
     "The tutorial's class-conditional prior over `vqvae`'s codes (as `load_prior` returns it), trained once: read back when `path` holds one fitted to these codes."
     key = _fingerprint(vqvae, train_ds)
-    if not small and Path(path).exists() and (saved := load_prior(path)).get('codes_key') == key: return saved
+    if not small and Path(path).exists() and (saved := load_prior(path, GatedPixelCNN)).get('codes_key') == key: return saved
     (train_codes, train_labels), (valid_codes, valid_labels) = encode_dataset(vqvae, train_ds), encode_dataset(vqvae, valid_ds)
-    kwargs = dict(hidden=32, num_layers=4, num_classes=10) if small else dict(
-        hidden=32, num_layers=8, head_hidden=256, num_classes=10, dropout=0.1)
+    sizes = PixelCNNConfig(hidden=32, num_layers=4, first_kernel_size=7, head_hidden=None) if small else PixelCNNConfig(
+        hidden=32, num_layers=8, first_kernel_size=7, head_hidden=256, dropout=0.1)
     torch.manual_seed(0)
-    prior = GatedPixelCNN(vqvae.config.num_codes, **kwargs)
+    prior = GatedPixelCNN(vqvae.config.num_codes, num_classes=10, config=sizes)
     history = fit_prior(prior, train_codes, train_labels, valid_codes, valid_labels, steps=150 if small else 3000,
                         batch_size=64, lr=3e-3 if small else 2e-3, eval_every=50 if small else None, progress=False)
     shape = tuple(train_codes.shape[1:])  # (h, w·G): a position's groups side by side
-    if not small: save_prior(path, prior, prior.config, shape, history, codes_key=key)
-    return dict(kind='gated_pixelcnn', prior=prior.eval(), kwargs=prior.config, shape=shape, history=history)
+    if not small: save_prior(path, prior, shape, history, codes_key=key)
+    return dict(kind=prior.kind, prior=prior.eval(), kwargs=prior.kwargs, shape=shape, history=history)

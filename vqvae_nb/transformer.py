@@ -4,17 +4,17 @@
 
 # %% ../nbs/13_transformer.ipynb #561fa338
 from __future__ import annotations
+from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import evaluating, module_device
+from .core import evaluating, module_device, check_int, check_number, Config
 from .sampling import gumbel_noise, pick_codes
-from .prior import PRIOR_KINDS
 from . import pixelcnn   # its code and label checks, shared by every prior
 
 # %% auto #0
-__all__ = ['KVCache', 'CausalSelfAttention', 'TransformerBlock', 'TransformerPrior', 'sample_codes_cached']
+__all__ = ['KVCache', 'CausalSelfAttention', 'TransformerBlock', 'TransformerConfig', 'TransformerPrior', 'sample_codes_cached']
 
 # %% ../nbs/13_transformer.ipynb #55f36017
 class KVCache:
@@ -66,6 +66,22 @@ class TransformerBlock(nn.Module):
         x = x + self.drop(self.attn(self.norm1(x), cache))
         return x + self.mlp(self.norm2(x))
 
+# %% ../nbs/13_transformer.ipynb #ad416fbf
+@dataclass
+class TransformerConfig(Config):
+    "The sizes of a transformer prior (its codebook size, classes and largest map come from the data)."
+    dim:int=128                # width of the residual stream
+    depth:int=4                # transformer blocks
+    heads:int=4                # attention heads (dim must be a multiple)
+    dropout:float=0.1          # dropout on the embeddings, attention and MLP outputs (training only)
+    tie_weights:bool=False     # the output head reuses the code embedding
+
+    def __post_init__(self):
+        for name in ('dim', 'depth', 'heads'): check_int(f'TransformerConfig.{name}', getattr(self, name), 1)
+        if self.dim % self.heads: raise ValueError(f'TransformerConfig.dim ({self.dim}) must be a multiple of heads ({self.heads})')
+        check_number('TransformerConfig.dropout', self.dropout, 0, 1, high_open=True)
+        if not isinstance(self.tie_weights, bool): raise TypeError(f'TransformerConfig.tie_weights must be a bool, got {self.tie_weights!r}')
+
 # %% ../nbs/13_transformer.ipynb #8b401c49
 def _init_weights(module:nn.Module):
     "GPT-2's initialisation: normal(0, 0.02) weights for linear layers and embeddings, zero biases."
@@ -74,30 +90,32 @@ def _init_weights(module:nn.Module):
 
 class TransformerPrior(nn.Module):
     "Decoder-only transformer prior over (B,H,W) code maps in raster order: logits (B,K,H,W), each from the codes before it."
+    kind = 'transformer'   # the name a prior file records
     def __init__(self,
-                 num_codes:int,              # K, the codebook size
-                 num_classes:int|None=None,  # class-conditional when set: one start token per class, forward needs labels y
-                 dim:int=128,                # width of the residual stream
-                 depth:int=4,                # transformer blocks
-                 heads:int=4,                # attention heads (dim must be a multiple)
-                 dropout:float=0.0,          # dropout on the embeddings, attention and MLP outputs (training only)
-                 max_shape:tuple|int=(7, 7), # the largest (H, W) code map: sizes of the row and column embeddings
-                 tie_weights:bool=False,     # the output head reuses the code embedding
-                ):
+                 num_codes:int,                      # K, the codebook size
+                 num_classes:int|None=None,          # class-conditional when set: one start token per class, forward needs labels y
+                 config:TransformerConfig|None=None, # its sizes (default: `TransformerConfig()`)
+                 max_shape:tuple|int=(7, 7),         # the largest (H, W) code map: sizes of the row and column embeddings
+                 **overrides):                       # fields of the config to change, e.g. `dim=64`
         super().__init__()
+        check_int('num_codes', num_codes, 1)
+        if num_classes is not None: check_int('num_classes', num_classes, 1)
         max_shape = (max_shape, max_shape) if isinstance(max_shape, int) else tuple(int(s) for s in max_shape)
-        if depth < 1: raise ValueError(f'depth must be at least 1, got {depth}')
-        self.config = dict(num_codes=num_codes, num_classes=num_classes, dim=dim, depth=depth, heads=heads,
-                           dropout=dropout, max_shape=max_shape, tie_weights=tie_weights)
+        self.config = c = (config or TransformerConfig()).replace(**overrides)
         self.num_codes, self.num_classes, self.max_shape = num_codes, num_classes, max_shape
-        self.code_embedding = nn.Embedding(num_codes, dim)
-        self.start = nn.Embedding(num_classes or 1, dim)
-        self.row_embedding, self.col_embedding = nn.Embedding(max_shape[0], dim), nn.Embedding(max_shape[1], dim)
-        self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, dropout) for _ in range(depth))
-        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, num_codes, bias=False)
+        self.code_embedding = nn.Embedding(num_codes, c.dim)
+        self.start = nn.Embedding(num_classes or 1, c.dim)
+        self.row_embedding, self.col_embedding = nn.Embedding(max_shape[0], c.dim), nn.Embedding(max_shape[1], c.dim)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(c.dim, c.heads, c.dropout) for _ in range(c.depth))
+        self.norm, self.head = nn.LayerNorm(c.dim), nn.Linear(c.dim, num_codes, bias=False)
         self.apply(_init_weights)
-        if tie_weights: self.head.weight = self.code_embedding.weight
+        if c.tie_weights: self.head.weight = self.code_embedding.weight
+
+    @property
+    def kwargs(self) -> dict:
+        "The constructor's arguments as plain values: a prior file stores them and rebuilds the prior with `TransformerPrior(**kwargs)`."
+        return dict(num_codes=self.num_codes, num_classes=self.num_classes, max_shape=self.max_shape, **self.config.to_dict())
 
 # %% ../nbs/13_transformer.ipynb #89d45541
 @patch
@@ -185,6 +203,3 @@ def sample_codes_cached(prior:TransformerPrior,  # a trained transformer prior
 def sample_codes(self:TransformerPrior, n:int, shape:tuple, y=None, temperature:float=1.0, generator=None)->torch.Tensor:
     "The prior's own fast sampler: `sample_codes` of the sampling notebook calls it for every prior that has one."
     return sample_codes_cached(self, n, shape, y, temperature, generator)
-
-# %% ../nbs/13_transformer.ipynb #4dfc20c1
-PRIOR_KINDS['transformer'] = TransformerPrior
