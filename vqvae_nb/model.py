@@ -14,7 +14,7 @@ from fastcore.basics import patch
 __all__ = ['QUANTIZERS', 'VQVAEConfig', 'VQVAE']
 
 # %% ../nbs/06_model.ipynb #36e5cb81
-from .core import check_int, check_number, check_choice
+from .core import check_int, check_number, check_choice, Config
 from .encoder import make_autoencoder, ARCHITECTURES
 from .quantizer import VectorQuantizer, VQOutput, commitment_loss, check_groups
 from .losses import get_likelihood, vqvae_loss, LIKELIHOODS, LOSS_SCALES, scale_terms, uniform_prior_kl
@@ -25,7 +25,7 @@ QUANTIZERS = ('ema', 'grad')
 
 # %% ../nbs/06_model.ipynb #aece033e
 @dataclass
-class VQVAEConfig:
+class VQVAEConfig(Config):
     "Every choice that shapes a `VQVAE`; saved in each checkpoint so that the file alone rebuilds the model."
     arch:str='vqvae'             # encoder/decoder family: 'vqvae' (the sonnet layout), 'paper' (section 4.1), 'keras' or 'tfp'
     in_channels:int=1            # image channels: 1 for MNIST-like data, 3 for CIFAR-10 or CelebA
@@ -76,17 +76,6 @@ class VQVAEConfig:
         if self.arch == 'keras' and self.likelihood != 'mse':
             raise ValueError(f"arch='keras' ends its decoder in a sigmoid, so it needs likelihood='mse', got {self.likelihood!r}")
 
-    def to_dict(self) -> dict:
-        "Plain, JSON-able dictionary of the fields."
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d:Mapping) -> VQVAEConfig:
-        "Rebuild from `to_dict`'s output; missing fields take their defaults, unknown ones are an error."
-        if not isinstance(d, Mapping): raise TypeError(f"VQVAEConfig.from_dict needs a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown: raise ValueError(f"unknown VQVAEConfig field(s) {unknown}; the fields are {[f.name for f in fields(cls)]}")
-        return cls(**d)
 
 # %% ../nbs/06_model.ipynb #8cc85b70
 class VQVAE(nn.Module):
