@@ -351,6 +351,7 @@ def option_values(options:Mapping, kind:str) -> dict:
         paths = OPTIONS[name].paths
         if len(paths) > 1: paths = [p for p in paths if p.split('.')[1] == kind]
         flat.update({p: value for p in paths})
+    if flat.get('data.images') and 'data.dataset' not in flat: flat['data.dataset'] = infer_dataset(flat['data.images'])   # your own files, whatever the preset's dataset
     return nest(flat)
 
 def make_config(preset:str|None=None, # a name in PRESETS, or None for the defaults alone

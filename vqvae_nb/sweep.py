@@ -4,149 +4,141 @@
 
 # %% ../nbs/26_sweep.ipynb #92f639d9
 from __future__ import annotations
-import json, csv, io, re, shutil, time, itertools
+import json, csv, hashlib, io, re, shutil, time, itertools
 from pathlib import Path
 import torch
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['NOT_FACTORS', 'SWEEP_DEFAULTS', 'TABLE_COLUMNS', 'SWEEP_FILES', 'factor_options', 'option_value', 'parse_value',
+__all__ = ['FACTOR_GROUPS', 'SWEEP_DEFAULTS', 'TABLE_COLUMNS', 'SWEEP_FILES', 'factor_options', 'option_value', 'parse_value',
            'parse_factor', 'sweep_centre', 'sweep_points', 'point_name', 'sweep_config', 'point_configs',
-           'parse_factors', 'point_data', 'check_points', 'saturation_step', 'train_point', 'load_or_train',
-           'thin_curves', 'format_table', 'sweep_table', 'plot_sweep', 'write_sweep_files', 'run_sweep']
+           'parse_factors', 'point_data', 'point_key', 'check_points', 'saturation_step', 'train_point', 'point_folder',
+           'load_or_train', 'thin_curves', 'format_table', 'sweep_table', 'plot_sweep', 'write_sweep_files',
+           'run_sweep']
 
 # %% ../nbs/26_sweep.ipynb #0ee95b6a
-from .core import resolve_device, atomic_file, atomic_write_text, smooth
+from .core import resolve_device, atomic_file, atomic_write_text, smooth, ArgumentError, literal
 from .runs import run_lock
-from .config import make_config, load_data, check_images, adapt_config, model_config, check_memory, OPTION_PATHS, TOP_OPTIONS
+from .config import RunConfig, make_config, OPTIONS, get_path
+from .plan import DataStage, data_stage
 from .pipeline import vqvae_stage
 
 # %% ../nbs/26_sweep.ipynb #d68a1925
-NOT_FACTORS = ('prior', 'unconditional', 'prior_steps', 'prior_lr', 'prior_hidden', 'prior_layers', 'prior_first_kernel',
-               'num_samples', 'classifier_steps')  # the sweep trains and measures the VQ-VAE alone
-SWEEP_DEFAULTS = dict(quantizer='grad')  # the study's codebook, learned by its loss (a preset's own choice wins)
+FACTOR_GROUPS = ('data', 'model', 'quantizer', 'training', 'perceptual')   # the sweep trains and measures the VQ-VAE alone
+SWEEP_DEFAULTS = dict(quantizer='grad', lr_schedule='constant')          # the study's codebook and schedule (a preset's own choices win)
 
 def factor_options() -> list[str]:
-    "The options a sweep can vary: every training option of `make_config` that changes the VQ-VAE or its data."
-    return sorted(o for o in ('preset', *OPTION_PATHS, *TOP_OPTIONS) if o not in NOT_FACTORS and not o.startswith('prior_'))
+    "The options a sweep can vary: every option of `make_config` that changes the VQ-VAE or its data, the seed, and the preset."
+    return sorted(['preset', 'seed'] + [n.replace('-', '_') for n, o in OPTIONS.items() if o.group in FACTOR_GROUPS])
 
-def option_value(config:dict, name:str):
-    "The value of flat option `name` in a configuration."
-    if name in OPTION_PATHS: section, key = OPTION_PATHS[name]; return config[section].get(key)
-    return config.get(name)
+def option_value(config:RunConfig, name:str):
+    "The value of option `name` in a configuration."
+    return get_path(config, OPTIONS[name.replace('_', '-')].paths[0]) if name != 'preset' else None
 
 # %% ../nbs/26_sweep.ipynb #f0488708
 _TRUE, _FALSE = ('true', 'yes', 'on', '1'), ('false', 'no', 'off', '0')
 
-def parse_value(name:str, text:str, like):
-    "`text` read as a value of the same kind as `like` (the option's value in the base setting); a ValueError naming `name`."
-    t = text.strip()
+def parse_value(name:str, text:str):
+    "`text` read as a value of option `name` (a whole number, a number, true or false, or text); an error naming the factor."
+    t, kind = text.strip(), str if name == 'preset' else OPTIONS[name.replace('_', '-')].type
     try:
-        if isinstance(like, bool):
+        if kind is bool:
             if t.lower() in _TRUE + _FALSE: return t.lower() in _TRUE
             raise ValueError
-        if isinstance(like, int):
+        if kind is int:
             f = float(t)
             if not f.is_integer(): raise ValueError
             return int(f)
-        if isinstance(like, float): return float(t)
+        if kind is float: return float(t)
     except (ValueError, OverflowError):
-        kind = {bool: 'true or false', int: 'a whole number', float: 'a number'}[type(like)]
-        raise ValueError(f"--vary {name}: {text!r} is not {kind}") from None
-    if like is None:  # an option unset by default: a number when it reads as one
-        for cast in (int, float):
-            try: return cast(t)
-            except ValueError: pass
+        what = {bool: 'true or false', int: 'a whole number', float: 'a number'}[kind]
+        raise ArgumentError(f"{{vary}} {name}: {literal(text)} is not {what}", vary='vary') from None
     return t
 
-def parse_factor(text:str, base:dict|None=None) -> tuple[str, list]:
-    "A factor written `NAME=V1,V2,...` as (option name, values), each value of the kind of the option's value in `base`."
+def parse_factor(text:str) -> tuple[str, list]:
+    "A factor written `NAME=V1,V2,...` as (option name, values), each value read as the option's kind."
     name, sep, values = text.partition('=')
     name = name.strip().lstrip('-').replace('-', '_')
     if not sep or not name or not values.strip():
-        raise ValueError(f"--vary {text!r}: write NAME=V1,V2,... with an option of `train`, such as beta=0.25,0.75,1.25")
+        raise ArgumentError(f"{{vary}} {literal(text)}: write NAME=V1,V2,... with an option of `train`, such as beta=0.25,0.75,1.25", vary='vary')
     if name not in factor_options():
-        raise ValueError(f"--vary {name}: not an option a sweep can vary; choose among {', '.join(factor_options())}")
+        raise ArgumentError(f"{{vary}} {name}: not an option a sweep can vary; choose among {', '.join(factor_options())}", vary='vary')
     items = values.split(',')
-    if any(not v.strip() for v in items): raise ValueError(f"--vary {name}={values}: an empty value; separate values by single commas")
-    like = option_value(base if base is not None else make_config(), name)
-    parsed = [parse_value(name, v, like) for v in items]
-    if len(set(map(repr, parsed))) < len(parsed): raise ValueError(f"--vary {name}={values}: a value appears twice")
+    if any(not v.strip() for v in items): raise ArgumentError(f"{{vary}} {name}={values}: an empty value; separate values by single commas", vary='vary')
+    parsed = [parse_value(name, v) for v in items]
+    if len(set(map(repr, parsed))) < len(parsed): raise ArgumentError(f"{{vary}} {name}={values}: a value appears twice", vary='vary')
     return name, parsed
 
 # %% ../nbs/26_sweep.ipynb #3d1b737b
-def sweep_centre(factors:dict, base:dict) -> dict:
+def sweep_centre(factors:dict, base:RunConfig) -> dict:
     "The base point: each factor at its value in `base` when that is one of its values, else at its first value."
     return {n: option_value(base, n) if option_value(base, n) in vs else vs[0] for n, vs in factors.items()}
 
-def sweep_points(factors:dict, base:dict, mode:str='ofat') -> list[dict]:
+def sweep_points(factors:dict, base:RunConfig, mode:str='ofat') -> list[dict]:
     "The settings to train: `'ofat'` the base point and each other value of one factor at a time; `'grid'` every combination."
     if mode == 'grid': return [dict(zip(factors, values)) for values in itertools.product(*factors.values())]
-    if mode != 'ofat': raise ValueError(f"--mode must be 'ofat' (one factor at a time) or 'grid', got {mode!r}")
+    if mode != 'ofat': raise ArgumentError(f"{{mode}} must be 'ofat' (one factor at a time) or 'grid', got {literal(mode)}", mode='mode')
     centre = sweep_centre(factors, base)
     return [centre] + [{**centre, n: v} for n, vs in factors.items() for v in vs if v != centre[n]]
 
 def point_name(point:dict) -> str:
-    "A folder name for a point: its settings, such as `beta=1.25,lr=0.001`."
-    return re.sub(r'[^\w.=,+-]', '_', ','.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in point.items()))
+    "A readable name for a point: its settings, such as `beta=1.25,lr=0.001`."
+    return ','.join(f'{k}={v!r}' if isinstance(v, float) else f'{k}={v}' for k, v in point.items())
 
 # %% ../nbs/26_sweep.ipynb #4fea0ec5
-def sweep_config(options:dict|None=None, point:dict|None=None) -> dict:
-    "The configuration of one point: the base `options` (flat, as `make_config`'s, with `preset`), then the point's values."
+def sweep_config(options:dict|None=None, point:dict|None=None) -> RunConfig:
+    "The configuration of one point: the base `options` (as `make_config`'s, with `preset`), then the point's values."
     opts = {k: v for k, v in (options or {}).items() if v is not None}
     opts.update(point or {})
     preset = opts.pop('preset', None)
-    if preset is None: opts = {**SWEEP_DEFAULTS, **opts}
-    config = make_config(preset, **opts)
-    if preset is None: config['train']['lr_schedule'] = 'constant'  # as the study: curves that differ by the factor alone
-    return config
+    return make_config(preset, **({} if preset else SWEEP_DEFAULTS), **opts) if preset else make_config(**{**SWEEP_DEFAULTS, **opts})
 
-def point_configs(factors:dict, options:dict|None=None, mode:str='ofat') -> list[tuple[dict, dict]]:
+def point_configs(factors:dict, options:dict|None=None, mode:str='ofat') -> list[tuple[dict, RunConfig]]:
     "(point, configuration) of every point of a sweep, every value checked before anything is trained."
-    if not factors: raise ValueError("a sweep needs at least one factor: --vary NAME=V1,V2,...")
+    if not factors: raise ArgumentError("a sweep needs at least one factor: {vary} NAME=V1,V2,...", vary='vary')
     base = sweep_config(options)
     for name, values in factors.items():
         for v in values:
             try: sweep_config(options, {name: v})
-            except (ValueError, TypeError) as e: raise ValueError(f"--vary {name}={v}: {e}") from None
+            except (ValueError, TypeError) as e: raise ArgumentError(f"{{vary}} {name}={literal(v)}: {literal(str(e))[1:-1]}", vary='vary') from None
     return [(p, sweep_config(options, p)) for p in sweep_points(factors, base, mode)]
 
-def parse_factors(texts:list[str], options:dict|None=None) -> dict:
-    "Factors written `NAME=V1,V2,...` (one per text) as {option: values}, read against the base setting `options`."
-    base, factors = sweep_config(options), {}
+def parse_factors(texts:list[str]) -> dict:
+    "Factors written `NAME=V1,V2,...` (one per text) as {option: values}."
+    factors = {}
     for text in texts or []:
-        name, values = parse_factor(text, base)
-        if name in factors: raise ValueError(f"--vary {name} is given twice; list all its values in one --vary")
+        name, values = parse_factor(text)
+        if name in factors: raise ArgumentError(f"{{vary}} {name} is given twice; list all its values in one {{vary}}", vary='vary')
         factors[name] = values
-    if not factors: raise ValueError("a sweep needs at least one factor: --vary NAME=V1,V2,..., such as --vary beta=0.25,0.75,1.25,1.75")
+    if not factors: raise ArgumentError("a sweep needs at least one factor: {vary} NAME=V1,V2,..., such as {vary} beta=0.25,0.75,1.25,1.75", vary='vary')
     return factors
 
 # %% ../nbs/26_sweep.ipynb #37660761
-def point_data(config:dict, subset:int|None=None, cache:dict|None=None) -> dict:
-    "The data of a point (loaded once per dataset setting into `cache`; the first `subset` images of a fixed shuffle) and its model configuration."
-    key = json.dumps({k: config.get(k) for k in ('dataset', 'images', 'labels', 'root', 'split', 'held_out', 'seed')}, sort_keys=True)
+def point_data(config:RunConfig, device='cpu', cache:dict|None=None) -> DataStage:
+    "The data stage of a point: loaded once per data setting and seed into `cache`, the configuration adapted to it."
+    key = json.dumps([config.data.to_dict(), config.seed], sort_keys=True)
     cache = {} if cache is None else cache
-    if key not in cache:
-        train_ds, valid_ds = load_data(config)
-        if subset is not None:
-            if not 1 <= subset <= len(train_ds):
-                raise ValueError(f"--subset {subset}: the training split has {len(train_ds)} images; choose 1 to {len(train_ds)}")
-            order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(config['seed']))[:subset]
-            train_ds = torch.utils.data.Subset(train_ds, order.tolist())
-        check_images(train_ds)
-        cache[key] = train_ds, valid_ds
-    train_ds, valid_ds = cache[key]
-    config, notes = adapt_config(config, len(train_ds))
-    mcfg, more = model_config(config, train_ds)
-    return dict(train_ds=train_ds, valid_ds=valid_ds, mcfg=mcfg, config=config, notes=notes + more)
+    if key not in cache: cache[key] = data_stage(config, device, log=None)
+    data = cache[key]
+    return data if data.config.to_dict() == config.to_dict() else data_stage(config, device, log=None, loaded=(data.train, data.valid))
 
-def check_points(configs:list, subset:int|None, device, cache:dict) -> None:
-    "Load every point's data and refuse, before anything is trained, a point whose model would not fit in memory."
+def point_key(data:DataStage) -> str:
+    "What identifies a point: its data's fingerprint and its configuration but the data section, as a short digest."
+    config = {k: v for k, v in data.config.to_dict().items() if k not in ('data', 'origins')}
+    return hashlib.sha256(json.dumps([data.fingerprint, config, data.model.to_dict()], sort_keys=True).encode()).hexdigest()[:10]
+
+def check_points(configs:list, device, cache:dict) -> dict:
+    "Every point's data stage (its model checked against memory there), before anything is trained; a point that trains what another does is refused."
+    stages, seen = {}, {}
     for point, config in configs:
-        d = point_data(config, subset, cache)
-        try: check_memory(d['mcfg'], d['config']['train']['batch_size'], device)
-        except ValueError as e: raise ValueError(f"point {point_name(point)}: {e}") from None
+        try: stages[point_name(point)] = d = point_data(config, device, cache)
+        except ValueError as e: raise ArgumentError(f"point {literal(point_name(point))}: {literal(str(e))[1:-1]}") from None
+        if (key := point_key(d)) in seen:
+            raise ArgumentError(f"the points {seen[key]} and {point_name(point)} train the same model on the same images: a factor "
+                                f"that does not change the run cannot be swept; leave it out of {{vary}}", vary='vary')
+        seen[key] = point_name(point)
+    return stages
 
 # %% ../nbs/26_sweep.ipynb #180e7e2f
 def saturation_step(steps:list, values:list, fraction:float=0.9) -> int|None:
@@ -157,33 +149,35 @@ def saturation_step(steps:list, values:list, fraction:float=0.9) -> int|None:
     return next(st for st, v in zip(steps, s) if v >= fraction * top)
 
 # %% ../nbs/26_sweep.ipynb #c26d0717
-def train_point(config:dict, folder, subset:int|None=None, device='cpu', progress:bool=False, cache:dict|None=None) -> dict:
+def train_point(data:DataStage, folder, device='cpu', progress:bool=False) -> dict:
     "Train the VQ-VAE of one point into `folder` (its checkpoint there) and measure it; its row, with the full history."
-    data = point_data(config, subset, cache)
-    torch.manual_seed(config['seed'])
+    torch.manual_seed(data.config.seed)
     cpu0 = time.process_time()
-    vq = vqvae_stage(data['config'], data, Path(folder), device, progress=progress, log=None)
-    h, held = vq['history'], vq['held']
+    vq = vqvae_stage(data, Path(folder), device, progress=progress, log=None)
+    h, held = vq.history, vq.held
     return dict(recon_mse=held['recon_mse'], perplexity=held['perplexity'], codes_used=held['codes_used'],
-                num_codes=data['mcfg'].num_codes, num_train=len(data['train_ds']),
+                num_codes=data.model.num_codes, num_train=len(data.train),
                 train_recon=sum(h['recon'][-20:]) / max(1, len(h['recon'][-20:])),
                 saturation_step=saturation_step(h['step'], h['perplexity']),
-                seconds=vq['seconds'], cpu_seconds=time.process_time() - cpu0, notes=data['notes'], history=h)
+                seconds=vq.seconds, cpu_seconds=time.process_time() - cpu0, notes=list(data.notes), history=h)
 
-def _same(a, b) -> bool: return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
+def point_folder(point:dict, data:DataStage) -> str:
+    "The folder name of a point: its readable name (shortened, safe for a file system), then its key."
+    readable = re.sub(r'[^\w.=,+-]', '_', point_name(point))[:120]
+    return f'{readable}-{point_key(data)}'
 
-def load_or_train(point:dict, config:dict, points_dir:Path, **kwargs) -> dict:
-    "A finished point's saved row when its configuration matches; else train it afresh (a folder left by an interrupted try is removed first) and save it atomically."
-    name = point_name(point)
+def load_or_train(point:dict, data:DataStage, points_dir:Path, **kwargs) -> dict:
+    "A finished point's saved row when its key matches; else train it afresh (a folder left by an interrupted try is removed first) and save it atomically."
+    name = point_folder(point, data)
     final = points_dir/name
     try: row = json.loads((final/'point.json').read_text())
     except (OSError, ValueError): row = None   # not trained yet, or damaged
-    if isinstance(row, dict) and _same(row.get('config'), config): return dict(row, trained=False)
-    shutil.rmtree(final, ignore_errors=True)   # the same point under other settings, or a damaged one: train it again
+    if isinstance(row, dict) and row.get('key') == point_key(data): return dict(row, trained=False)
+    shutil.rmtree(final, ignore_errors=True)   # a damaged point: train it again
     partial = points_dir/f'.{name}.partial'
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    row = dict(name=name, point=point, config=config, **train_point(config, partial, **kwargs))
+    row = dict(name=point_name(point), key=point_key(data), point=point, config=data.config.to_dict(), **train_point(data, partial, **kwargs))
     atomic_write_text(partial/'point.json', json.dumps(row) + '\n')
     partial.rename(final)      # the point appears whole or not at all
     return dict(row, trained=True)
@@ -207,8 +201,9 @@ def format_table(rows:list[dict], columns:list|None=None) -> str:
     return '\n'.join(lines + ['| ' + ' | '.join(cell(r.get(c)) for c in columns) + ' |' for r in rows])
 
 def sweep_table(rows:list[dict], centre:dict) -> list[dict]:
-    "One flat row per point: its factor values (the base point marked), then its results."
-    return [dict(base='base' if r['point'] == centre else '', **r['point'], **{k: r.get(k) for k in TABLE_COLUMNS if k not in r['point']}) for r in rows]
+    "One flat row per point: its factor values written exactly (the base point marked), then its results."
+    exact = lambda point: {k: repr(v) if isinstance(v, float) else v for k, v in point.items()}
+    return [dict(base='base' if r['point'] == centre else '', **exact(r['point']), **{k: r.get(k) for k in TABLE_COLUMNS if k not in r['point']}) for r in rows]
 
 # %% ../nbs/26_sweep.ipynb #48e7999a
 def plot_sweep(rows:list[dict], factors:dict, centre:dict, figsize_per:tuple=(4.2, 3.2)) -> plt.Figure:
@@ -249,23 +244,22 @@ def write_sweep_files(out, rows:list[dict], factors:dict, centre:dict, mode:str,
 # %% ../nbs/26_sweep.ipynb #ec689236
 def run_sweep(factors:dict,              # option -> values, such as {'beta': [0.25, 1.25], 'lr': [1e-3, 1e-4]}
               out,                       # folder for the points, the table and the curves (a rerun continues it)
-              options:dict|None=None,    # the base setting: `make_config`'s flat options, and `preset`
+              options:dict|None=None,    # the base setting: `make_config`'s options (`subset` among them), and `preset`
               mode:str='ofat',           # 'ofat': one factor at a time around the base; 'grid': every combination
-              subset:int|None=None,      # train on this many of the training images (a fixed shuffle)
               device='auto',             # 'auto' (CUDA, then MPS, then CPU) or a device
               progress:bool=True,        # a bar over the points (and each point's own)
               log=print,                 # where the per-point lines go (None: nowhere)
              ) -> list[dict]:
-    "Train one VQ-VAE per point (a point saved by an earlier run with the same settings is read back, not trained); write the table and the curves to `out`; the rows."
+    "Train one VQ-VAE per point (a point saved by an earlier run with the same data and configuration is read back, not trained); write the table and the curves to `out`; the rows."
     configs = point_configs(factors, options, mode)
     centre = sweep_centre(factors, sweep_config(options))
-    out, device, cache, rows = Path(out).expanduser(), resolve_device(device), {}, []
-    setting = dict(options={k: v for k, v in (options or {}).items() if v is not None}, subset=subset, device=str(device))
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file; name a folder for the sweep")
-    check_points(configs, subset, device, cache)
+    out, device, rows = Path(out).expanduser(), resolve_device(device), []
+    setting = dict(options={k: v for k, v in (options or {}).items() if v is not None}, device=str(device))
+    if out.exists() and not out.is_dir(): raise ArgumentError(f"{{out}} {literal(str(out))} is a file; name a folder for the sweep", out='out')
+    stages = check_points(configs, device, {})
     with run_lock(out):
-        for point, config in tqdm(configs, desc='sweep', disable=not progress):
-            row = load_or_train(point, config, out/'points', subset=subset, device=device, progress=progress, cache=cache)
+        for point, _ in tqdm(configs, desc='sweep', disable=not progress):
+            row = load_or_train(point, stages[point_name(point)], out/'points', device=device, progress=progress)
             row['curves'] = thin_curves(row.pop('history'))
             rows.append(row)
             if log: log(f"{row['name']}: {'trained' if row['trained'] else 'done before'}; held-out MSE {row['recon_mse']:.4g}, "
