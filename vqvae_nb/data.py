@@ -158,7 +158,7 @@ class IDXDataset(ImageTensorDataset):
     def __repr__(self): return f'IDXDataset({self.images_path.name}, {len(self)} images {"×".join(map(str, self.image_shape))})'
 
 # %% ../nbs/01_data.ipynb #8a6bc987
-DATASET_NAMES = ('digits', 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'celeba', 'idx', 'folder')
+DATASET_NAMES = ('digits', 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'celeba', 'idx')  # get_dataset also reads 'folder' (01c)
 DATA_ENV = 'VQVAE_NB_DATA'  # the environment variable that names the data root
 DATASET_READERS = {}  # name -> reader(split, root, download, **options) of each source a later notebook adds
 _READ_BY = {'cifar10': 'vqvae_nb.colour', 'celeba': 'vqvae_nb.colour', 'folder': 'vqvae_nb.folders'}  # where they are added
@@ -254,7 +254,7 @@ def _idx_dataset(name, split, root, download) -> IDXDataset:
     return ds
 
 # %% ../nbs/01_data.ipynb #efa49a7f
-def get_dataset(name:str='digits', # one of DATASET_NAMES
+def get_dataset(name:str='digits', # one of DATASET_NAMES, or 'folder'
                 train:bool=True, # training split, or the held-out / test split (when `split` is None)
                 root:str|Path|None=None, # the data root; None: default_data_root()
                 download:bool=True, # download missing files (through torchvision)
@@ -265,7 +265,7 @@ def get_dataset(name:str='digits', # one of DATASET_NAMES
                ) -> Dataset:
     "A dataset of (float32 C×H×W image in [0,1], int label) items, with a `num_classes` attribute."
     key = str(name).lower().replace('-', '_')
-    if key not in DATASET_NAMES: raise ValueError(f'unknown dataset {name!r}; choose one of {DATASET_NAMES}')
+    if key not in (*DATASET_NAMES, *_READ_BY): raise ValueError(f'unknown dataset {name!r}; choose one of {(*DATASET_NAMES, "folder")}')
     given = key in ('idx', 'folder')  # the sources that read the files they are given
     if (images is not None and not given) or (labels is not None and key != 'idx'):
         raise ValueError(f"images= names the files of get_dataset('idx', ...) (with labels=) or of get_dataset('folder', ...); not for {name!r}")
