@@ -349,7 +349,7 @@ def folder_dataset(images:str|Path, # a folder of pictures (one sub-folder per c
         ds = _decode_folder(listing, image_size, workers, progress)
         if path is not None: _save_cache(ds, path)
         elif cache: ds.notes.append('not cached: the data root lies inside the picture folder')
-    ds.skipped = listing.skipped + [s for s in ds.skipped if s not in listing.skipped]
+    ds.skipped = listing.skipped + ds.skipped  # the walk's (fresh each time) and the decoding's (cached)
     _log_skipped(ds)
     return ds
 
