@@ -1,5 +1,8 @@
 """Check the package's architecture: each module states its concern, stays short, imports only earlier notebooks'
-modules and only their public names, and has no long functions.
+modules and only their public names, and has no long functions; no module fills another module's table when it is
+imported (what a caller can use must not depend on what else it imported); and each default value is written once,
+in a configuration's field: a function or class that takes a configuration (`XConfig`) gives none of that
+configuration's fields a default of its own.
 
 Run from the repository root: `python .ci/check_structure.py`. Exits non-zero and lists what is wrong.
 """
@@ -42,6 +45,48 @@ for py in sorted(pkg.glob('*.py')):
             if not body: continue
             n = body[-1].end_lineno - body[0].lineno + 1
             if n > MAX_FUNCTION_LINES: problems.append(f'{py}:{node.lineno}: {node.name} has a {n}-line body (at most {MAX_FUNCTION_LINES})')
+
+def config_fields() -> dict:
+    "Each configuration dataclass of the package (a class named ...Config with annotated fields) -> its field names."
+    found = {}
+    for py in pkg.glob('*.py'):
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith('Config'):
+                found[node.name] = {s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+    return found
+
+def repeated_defaults(tree, fields:dict) -> list:
+    "(function, parameter, config) for each parameter with a default whose function also takes that config, which holds the field."
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+        args = node.args.args + node.args.kwonlyargs
+        defaults = dict(zip([a.arg for a in node.args.args][-len(node.args.defaults):], node.args.defaults)) if node.args.defaults else {}
+        defaults.update({a.arg: d for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None})
+        takes = {name for a in args if a.annotation is not None for name in fields if re.search(rf'\b{name}\b', ast.unparse(a.annotation))}
+        out += [(node.name, a, c) for c in takes for a in defaults if a in fields[c]]
+    return out
+
+def fills_other_tables(tree) -> list:
+    "Module-level statements that write into a name imported from another module (`TABLE['kind'] = ...`)."
+    imported = {a.asname or a.name for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    out = []
+    for n in tree.body:
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AugAssign) else []
+        for t in targets:
+            base = t
+            while isinstance(base, (ast.Subscript, ast.Attribute)): base = base.value
+            if t is not base and isinstance(base, ast.Name) and base.id in imported: out.append((n.lineno, ast.unparse(t)))
+    return out
+
+fields = config_fields()
+for py in sorted(pkg.glob('*.py')):
+    if py.stem.startswith('_') or py.stem not in order: continue
+    tree = ast.parse(py.read_text())
+    for fn, arg, cfg in repeated_defaults(tree, fields):
+        problems.append(f'{py}: {fn} takes a {cfg} and gives its field {arg!r} a default of its own: let the field hold the default')
+    for line, target in fills_other_tables(tree):
+        problems.append(f'{py}:{line}: writes {target}, a table of another module, when imported: give the table its entries where it is defined')
 
 print(f'{len(order)} modules checked: ' + ', '.join(f'{m} ({len((pkg/(m + ".py")).read_text().splitlines())})'
                                                for m in sorted(order, key=order.get)))

@@ -8,7 +8,7 @@ expected words; run folders are never left mixed.
 
 The cases that train use tiny step counts; the whole sweep takes a few minutes on a laptop CPU.
 """
-import argparse, contextlib, gzip, io, json, math, os, shutil, signal, struct, subprocess, sys, tempfile, time, traceback
+import argparse, contextlib, gzip, io, json, math, os, shutil, signal, struct, subprocess, sys, tempfile, time, traceback, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -312,6 +312,63 @@ api('read_idx of a missing file', lambda: read_idx(TMP/'missing.idx'), 'missing.
 api('ImageTensorDataset of 3-D images', lambda: ImageTensorDataset(torch.zeros(4, 28, 28)), '(N,C,H,W)')
 api('get_dataset unknown', lambda: get_dataset('svhn'), "unknown dataset 'svhn'")
 api('check_int on a float', lambda: check_int('n', 2.0), 'must be an integer')
+
+# ------------------------------------------------------------------ folders of pictures and CIFAR-10 batches (01b, 01c)
+from PIL import Image
+from vqvae_nb.folders import folder_dataset
+from vqvae_nb.colour import read_cifar_batch, cifar10_dataset
+from vqvae_nb.data import DatasetUnavailableError
+def folder(name, files):
+    "A folder under TMP holding `files`: {relative path: bytes or a PIL image}."
+    top = TMP/'pictures'/name
+    for rel, data in files.items():
+        (top/rel).parent.mkdir(parents=True, exist_ok=True)
+        data.save(top/rel) if isinstance(data, Image.Image) else (top/rel).write_bytes(data)
+    top.mkdir(parents=True, exist_ok=True)
+    return top
+def read(top, **kw): return folder_dataset(top, root=TMP/'data-root', progress=False, **kw)
+api('folder: missing', lambda: read(TMP/'no-such-folder'), 'no such folder or picture file', FileNotFoundError)
+api('folder: empty', lambda: read(folder('empty', {})), 'holds no picture files')
+api('folder: only non-pictures', lambda: read(folder('junk', {'a.jpg': b'text', 'b.png': b'', 'c.txt': b'x'})), 'no readable picture among 2 files')
+api('folder: image_size 0', lambda: read(folder('one', {'a.png': Image.new('L', (16, 16))}), image_size=0), 'image_size must be an integer at least 8')
+api('folder: only a 1x1 picture', lambda: read(folder('tiny', {'a.png': Image.new('L', (1, 1))})), 'smaller than 8 pixels')
+def bomb_png(width, height):
+    chunk = lambda kind, data: struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(bytes(width + 1))) + chunk(b'IEND', b'')
+api('folder: a decompression bomb alone', lambda: read(folder('bomb', {'bomb.png': bomb_png(20_000, 20_000)})), 'a decompression bomb?')
+def bomb_among_pictures():
+    ds = read(folder('bomb-and-more', {'bomb.png': bomb_png(20_000, 20_000), 'ok.png': Image.new('RGB', (16, 16))}))
+    assert len(ds) == 1 and ds.skipped[0][0] == 'bomb.png', ds.skipped
+check('folder: a bomb among pictures is skipped', bomb_among_pictures)
+def symlink_loop():
+    top = folder('loop', {'cats/a.png': Image.new('L', (16, 16))})
+    os.symlink(top, top/'cats'/'up'); os.symlink('self', top/'cats'/'self')
+    ds = read(top)
+    assert len(ds) == 1 and dict(ds.skipped).get('cats/up/', '').startswith('a link to a folder already read'), ds.skipped
+check('folder: symlink loops are reported, not walked', symlink_loop)
+def fifo_not_opened():
+    top = folder('fifo', {'a.png': Image.new('L', (16, 16))}); os.mkfifo(top/'pipe.png')
+    assert len(read(top)) == 1
+check('folder: a pipe named .png does not hang', fifo_not_opened)
+def many_files():
+    top = TMP/'pictures'/'many'; top.mkdir(parents=True)
+    for i in range(100_000): (top/f'{i:06d}.png').touch()
+    start = time.time()
+    _raises(lambda: read(top, max_files=10_000), 'holds more than 10,000 picture files', ValueError)
+    print(f'refused in {time.time() - start:.2f} s')
+    assert time.time() - start < 10, f'{time.time() - start:.1f} s to refuse'
+check('folder: 100,000 files are refused before decoding', many_files)
+def memory_refused():
+    import vqvae_nb.folders as folders
+    top = folder('memory', {'a.png': Image.new('RGB', (16, 16))})
+    old = folders.available_memory; folders.available_memory = lambda: 100
+    try: _raises(lambda: read(top, cache=False), 'GiB of memory, more than the', ValueError)
+    finally: folders.available_memory = old
+check('folder: more than the memory is refused before decoding', memory_refused)
+api('get_dataset folder without images', lambda: get_dataset('folder'), "needs images='path/to/pictures/'")
+(TMP/'batch.pkl').write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+api('cifar batch that runs code', lambda: read_cifar_batch(TMP/'batch.pkl'), 'refused to load os.system')
+api('cifar10 offline, empty root', lambda: cifar10_dataset('test', root=TMP/'empty-root', download=False), "Dataset 'cifar10' is not on disk", DatasetUnavailableError)
 
 def run(selected, verbose=True):
     "Run the cases, printing each (or only the failures); True when all passed."
