@@ -25,7 +25,7 @@ from .model import VQVAE
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae, fit_device
 from .figures import plot_reconstructions, plot_history, plot_code_maps, plot_codebook_tsne, plot_images_by_code
 from .perceptual import PatchDiscriminator, fit_perceptual
-from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
+from .prior import PRIOR_KINDS, PRIOR_FIT_FORMAT, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs, decode_codes, uniform_codes
 from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
 from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config, PICTURE_NAMES
@@ -306,7 +306,7 @@ def resume_prior(out:Path, staging:Path, config:dict) -> bool:
     saved = load_file(prior_file, 'prior') if prior_file.is_file() else {}
     fit, kwargs = saved.get('fit'), saved.get('kwargs') or {}
     now = dict(batch_size=p['batch_size'], lr=p['lr'], seed=config['seed'], world_size=rank_and_world()[1])
-    same = fit is not None and all(fit['fit'].get(k) == v for k, v in now.items()) and fit['step'] <= p['steps'] and all(
+    same = fit is not None and fit.get('format') == PRIOR_FIT_FORMAT and all(fit['fit'].get(k) == v for k, v in now.items()) and fit['step'] <= p['steps'] and all(
         kwargs.get(k) == v for k, v in prior_arguments(p).items())
     if same: atomic_save(fit, Path(staging)/'prior_fit.pt')
     return same
