@@ -50,7 +50,8 @@ class Clocks:
 # ------------------------------------------------------------------------------------------------ data
 def load_data(mnist=None):
     "(train, held-out, description): the MNIST test set split 9,000 / 1,000, else digits."
-    from vqvae_nb.data import get_dataset, holdout_split, IDXDataset, DatasetUnavailableError
+    from vqvae_nb.data import holdout_split, IDXDataset, DatasetUnavailableError
+    from vqvae_nb.datasets import get_dataset
     try:
         if mnist is not None:  # a folder holding t10k-*-ubyte[.gz] (benchmarks/run.py --mnist)
             folder = Path(mnist).expanduser()

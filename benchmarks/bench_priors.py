@@ -45,7 +45,7 @@ def _tag(spec:dict) -> str:
 
 def dataset_codes(name:str, quick=False, steps:int|None=None) -> dict:
     "The images, the cached VQ-VAE of the adapted default configuration and the codes of both splits."
-    from vqvae_nb.data import tutorial_data
+    from vqvae_nb.datasets import tutorial_data
     from vqvae_nb.config import make_config, adapt_config, model_config
     from vqvae_nb.model import VQVAE
     from vqvae_nb.training import fit_vqvae, evaluate_vqvae

@@ -17,7 +17,8 @@ os.environ.setdefault('MPLBACKEND', 'Agg')
 torch.set_num_threads(1)
 from vqvae_nb.cli import main
 from vqvae_nb.core import check_int
-from vqvae_nb.data import read_idx, get_dataset, ImageTensorDataset
+from vqvae_nb.data import read_idx, ImageTensorDataset
+from vqvae_nb.datasets import get_dataset
 from vqvae_nb.model import VQVAE, VQVAEConfig
 from vqvae_nb.quantizer import VectorQuantizer
 from vqvae_nb.ema import VectorQuantizerEMA

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from .data import (DATASET_READERS, DatasetUnavailableError, IDXDataset, ImageTensorDataset, default_data_root,
+from .data import (DatasetUnavailableError, IDXDataset, ImageTensorDataset, default_data_root,
                            error_summary, timed_download, unavailable_fixes)
 
 # %% auto #0
@@ -113,7 +113,6 @@ def cifar10_dataset(split:str='train', # 'train' (50,000 images) or 'test' (10,0
     if ds is None: raise _cifar_unavailable(split, root, download)
     return ds
 
-DATASET_READERS['cifar10'] = cifar10_dataset
 
 # %% ../nbs/01b_colour.ipynb #154fcd5e
 CELEBA_CROP, CELEBA_SIZE = 148, 64  # centre crop of the 178×218 photos, then the side after resizing
@@ -140,4 +139,3 @@ def celeba_dataset(split:str='train', # 'train' or 'test'
         raise DatasetUnavailableError(f"Dataset 'celeba' {what}; looked in {root}.\n  cause: {error_summary(e)}\n"
                                       + unavailable_fixes('celeba')) from None
 
-DATASET_READERS['celeba'] = celeba_dataset

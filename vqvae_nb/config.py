@@ -10,54 +10,22 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['PRIOR_FIT', 'CLASSIFIER_FIT', 'PRIOR_KINDS', 'PRIOR_ALIASES', 'PICTURE_NAMES', 'PRESETS', 'OPTION_GROUPS',
-           'QUANTIZER_FIELDS', 'OPTION_NAMES', 'DERIVED', 'OPTIONS', 'DATA_PROFILES', 'FitConfig', 'PerceptualConfig',
-           'DataConfig', 'infer_dataset', 'PriorKind', 'PriorConfig', 'EvaluationConfig', 'RunConfig',
-           'check_prior_options', 'with_values', 'with_origins', 'Preset', 'Option', 'get_path', 'nest', 'make_options',
-           'option_values', 'make_config', 'preset_of', 'DataFacts', 'DataProfile', 'adapt_config', 'profile_defaults']
+__all__ = ['PRIOR_KINDS', 'PRIOR_ALIASES', 'PICTURE_NAMES', 'PRESETS', 'OPTION_GROUPS', 'QUANTIZER_FIELDS', 'OPTION_NAMES',
+           'DERIVED', 'OPTIONS', 'DATA_PROFILES', 'DataConfig', 'infer_dataset', 'PriorKind', 'PriorConfig',
+           'EvaluationConfig', 'RunConfig', 'check_prior_options', 'with_values', 'with_origins', 'Preset', 'Option',
+           'get_path', 'nest', 'make_options', 'option_values', 'make_config', 'preset_of', 'DataFacts', 'DataProfile',
+           'adapt_config', 'profile_defaults']
 
 # %% ../nbs/20_config.ipynb #f95ef7d5
 from .core import check_int, check_number, check_choice, Config, ArgumentError, ArgumentTypeError, literal
-from .data import DATASET_NAMES
+from .datasets import DATASET_NAMES
 from .model import VQVAEConfig
+from .loop import FitConfig
+from .perceptual import PerceptualConfig
 from .pixelcnn import GatedPixelCNN, PixelCNNConfig
+from .prior import PRIOR_FIT
+from .sampling import CLASSIFIER_FIT
 from .transformer import TransformerPrior, TransformerConfig
-
-# %% ../nbs/20_config.ipynb #0af5401a
-# INTERIM: these four come from the training loop's notebooks once they land
-@dataclass
-class FitConfig(Config):
-    "The settings of one training run."
-    steps:int=1500              # optimisation steps in all (a resumed run continues up to this number)
-    batch_size:int=64           # items per step (per process under several processes)
-    lr:float=2e-3               # Adam's learning rate (the peak of the cosine)
-    lr_schedule:str='cosine'    # 'constant', or 'cosine': a half cosine from lr at the first step down towards final_lr · lr
-    final_lr:float=0.0          # cosine: the learning rate it decays to after the last step, as a fraction of lr
-    grad_clip:float|None=None   # clip the gradient norm to this value (None: no clipping)
-    amp:str|None='auto'         # autocast on CUDA: 'auto' (bf16 where supported, else fp16), 'bf16', 'fp16' or None (fp32)
-    compile:bool=False          # torch.compile the training step
-    eval_every:int|None=None    # steps between held-out evaluations, and one at the end (None: a fifth of the steps)
-    log_every:int=10            # steps between copies of the statistics to the host (and progress-bar updates)
-    checkpoint_every:int=1000   # steps between checkpoints, and one at the end (when there is a checkpoint file)
-    def __post_init__(self):
-        for name in ('steps', 'batch_size', 'log_every', 'checkpoint_every'): check_int(name, getattr(self, name), 1)
-        check_number('lr', self.lr, 0, low_open=True)
-        check_choice('lr_schedule', self.lr_schedule, ('constant', 'cosine'))
-PRIOR_FIT = FitConfig(steps=1000, lr=1e-3, final_lr=0.05, grad_clip=1.0)
-CLASSIFIER_FIT = FitConfig(steps=600, lr=2e-3, lr_schedule='constant')
-@dataclass
-class PerceptualConfig(Config):
-    "09's perceptual loss."
-    enabled:bool=False          # train a discriminator beside the VQ-VAE and add its perceptual loss (09_perceptual)
-    disc_start:int=500          # pixel-loss steps before the discriminator plays
-    adversarial:str='hinge'     # 'hinge' or 'nonsaturating'
-    disc_weight:float=0.1       # weight of the adversarial term, times VQGAN's adaptive weight
-    disc_lr_scale:float=0.1     # the discriminator's learning rate relative to the autoencoder's
-    feature_weight:float=0.1    # weight of the feature-matching term
-    feature_distance:str='l1'   # 'l1' or 'l2'
-    compare_pixel:bool=False    # also train a pixel-only twin (same start and steps); writes pixel_vs_perceptual.png
-    def __post_init__(self):
-        check_int('disc_start', self.disc_start, 0); check_number('disc_weight', self.disc_weight, 0); check_number('feature_weight', self.feature_weight, 0)
 
 # %% ../nbs/20_config.ipynb #c15d380d
 @dataclass

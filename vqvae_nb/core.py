@@ -15,8 +15,8 @@ import torch.distributed as dist
 __all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
            'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal', 'ArgumentTypeError',
            'check_int', 'check_number', 'check_choice', 'Config', 'smooth', 'free_port', 'spawn_workers',
-           'all_reduce_worker', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0',
-           'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
+           'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world',
+           'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -199,7 +199,10 @@ class Config:
         return cls(**{k: nested(k, v) for k, v in d.items()})
 
     def replace(self, **changes):
-        "A copy with `changes`, checked as a new one is."
+        "A copy with `changes` (field names), checked as a new one is; an error listing the fields for any other name."
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown: raise ArgumentTypeError(f"unknown {type(self).__name__} field(s) {literal(unknown)}; the fields are {literal(names)}")
         return dataclasses.replace(self, **changes)
 
 # %% ../nbs/00_core.ipynb #9cc58aa3
@@ -220,39 +223,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 # %% ../nbs/00_core.ipynb #17a90031
+def _load_worker(target:str):
+    "The function `target` names: 'package.module:function', or 'path/to/file.py:function' (the module loaded from its file)."
+    import importlib.util
+    module, name = target.rsplit(':', 1)
+    if not module.endswith('.py'): return getattr(importlib.import_module(module), name)
+    spec = importlib.util.spec_from_file_location(Path(module).stem, module)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return getattr(loaded, name)
+
 def _worker_main(rank, target, world_size, port, out_dir, args):
     "Inside a spawned process: torchrun's environment, one thread, run the worker, save its result."
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    module, name = target.split(':')
-    result = getattr(importlib.import_module(module), name)(rank, world_size, *args)
+    result = _load_worker(target)(rank, world_size, *args)
     torch.save(result, Path(out_dir)/f'rank{rank}.pt')
 
-def spawn_workers(target:str,        # the worker as 'package.module:function', called as fn(rank, world_size, *args)
+def spawn_workers(target:str,        # the worker, 'package.module:function' or 'path/to/file.py:function', called as fn(rank, world_size, *args)
                   world_size:int=2,  # processes
                   *args,             # more arguments for the worker (picklable)
                  ) -> list:
     "Run a worker in `world_size` local processes with torchrun's environment; every rank's return value, in order."
     check_int('world_size', world_size, 1)
-    if ':' not in target: raise ValueError(f"target must be 'module:function', got {target!r}")
+    if ':' not in target: raise ValueError(f"target must be 'module:function' or 'path/to/file.py:function', got {target!r}")
+    module, name = target.rsplit(':', 1)
+    if module.endswith('.py'):
+        if not Path(module).is_file(): raise FileNotFoundError(f"spawn_workers: no worker file {module} (from {os.getcwd()})")
+        target = f'{Path(module).resolve()}:{name}'   # the children may start elsewhere
     # the children unpickle the entry point by name, so take it from the package even when this runs in a notebook
     entry = importlib.import_module('vqvae_nb.core')._worker_main
     with tempfile.TemporaryDirectory() as out_dir:
         torch.multiprocessing.spawn(entry, nprocs=world_size, join=True,
                                     args=(target, world_size, free_port(), out_dir, args))
         return [torch.load(Path(out_dir)/f'rank{r}.pt', weights_only=True) for r in range(world_size)]
-
-# %% ../nbs/00_core.ipynb #19ad4823
-def all_reduce_worker(rank:int, world_size:int, value:float=1.0) -> dict:
-    "Join a gloo group and all-reduce `value · (rank + 1)`: a check that local workers can talk."
-    import torch.distributed as dist
-    dist.init_process_group('gloo')
-    try:
-        t = torch.tensor([value * (rank + 1)])
-        dist.all_reduce(t)
-        return {'rank': rank, 'sum': t}
-    finally: dist.destroy_process_group()
 
 # %% ../nbs/00_core.ipynb #d29fe503
 def join_process_group(device='auto') -> tuple[int, int, int, bool]:

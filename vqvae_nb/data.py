@@ -15,11 +15,10 @@ import matplotlib.pyplot as plt
 from torchvision.utils import make_grid
 
 # %% auto #0
-__all__ = ['DIGITS_SIZE', 'DIGITS_HELD_OUT', 'DIGITS_SEED', 'DATASET_NAMES', 'DATA_ENV', 'DATASET_READERS', 'DOWNLOAD_TIMEOUT',
-           'ImageTensorDataset', 'DigitsDataset', 'read_idx', 'IDXDataset', 'DatasetUnavailableError',
-           'default_data_root', 'timed_download', 'error_summary', 'unavailable_fixes', 'get_dataset', 'holdout_split',
-           'images_of', 'as_float', 'images_tensor', 'epoch_batches', 'batches_per_epoch', 'batch_stream',
-           'get_dataloader', 'show_images', 'tutorial_data', 'data_variance']
+__all__ = ['DIGITS_SIZE', 'DIGITS_HELD_OUT', 'DIGITS_SEED', 'DATA_ENV', 'DOWNLOAD_TIMEOUT', 'ImageTensorDataset', 'DigitsDataset',
+           'read_idx', 'IDXDataset', 'DatasetUnavailableError', 'default_data_root', 'timed_download', 'error_summary',
+           'unavailable_fixes', 'idx_set_dataset', 'holdout_split', 'images_of', 'as_float', 'images_tensor',
+           'epoch_batches', 'batches_per_epoch', 'batch_stream', 'get_dataloader', 'show_images', 'data_variance']
 
 # %% ../nbs/01_data.ipynb #99e0a757
 DIGITS_SIZE = 28        # side of the resized digits, as MNIST
@@ -158,10 +157,7 @@ class IDXDataset(ImageTensorDataset):
     def __repr__(self): return f'IDXDataset({self.images_path.name}, {len(self)} images {"×".join(map(str, self.image_shape))})'
 
 # %% ../nbs/01_data.ipynb #8a6bc987
-DATASET_NAMES = ('digits', 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'celeba', 'idx')  # get_dataset also reads 'folder' (01c)
 DATA_ENV = 'VQVAE_NB_DATA'  # the environment variable that names the data root
-DATASET_READERS = {}  # name -> reader(split, root, download, **options) of each source a later notebook adds
-_READ_BY = {'cifar10': 'vqvae_nb.colour', 'celeba': 'vqvae_nb.colour', 'folder': 'vqvae_nb.folders'}  # where they are added
 
 class DatasetUnavailableError(RuntimeError):
     "A dataset could not be downloaded or found on disk."
@@ -238,7 +234,7 @@ def _idx_unavailable(name, split, root, download, err=None) -> DatasetUnavailabl
         f"Dataset '{name}' {what}; asked for its {split} split.\n"
         f"  needs: {names[0]}[.gz] and {names[1]}[.gz] in one folder; looked in:{looked}{cause}\n" + unavailable_fixes(name, root/name))
 
-def _idx_dataset(name, split, root, download) -> IDXDataset:
+def idx_set_dataset(name:str, split:str, root:Path, download:bool) -> IDXDataset:
     "MNIST, Fashion-MNIST or KMNIST from IDX files under `root`, downloaded first when missing and allowed."
     found = _find_idx_files(name, split, root)
     if found is None:
@@ -252,35 +248,6 @@ def _idx_dataset(name, split, root, download) -> IDXDataset:
     ds.classes = list(_IDX_SETS[name][1])
     ds.num_classes, ds.split = len(ds.classes), split
     return ds
-
-# %% ../nbs/01_data.ipynb #efa49a7f
-def get_dataset(name:str='digits', # one of DATASET_NAMES, or 'folder'
-                train:bool=True, # training split, or the held-out / test split (when `split` is None)
-                root:str|Path|None=None, # the data root; None: default_data_root()
-                download:bool=True, # download missing files (through torchvision)
-                images:str|Path|None=None, # 'idx': the images IDX file; 'folder': a folder of pictures, or one picture file
-                labels:str|Path|None=None, # 'idx' only: the labels IDX file (optional)
-                split:str|None=None, # 'train' or 'test'; None: from `train`
-                **options, # passed to the reader of a source a later notebook adds (for 'folder': image_size, progress, ...)
-               ) -> Dataset:
-    "A dataset of (float32 C×H×W image in [0,1], int label) items, with a `num_classes` attribute."
-    key = str(name).lower().replace('-', '_')
-    if key not in (*DATASET_NAMES, *_READ_BY): raise ValueError(f'unknown dataset {name!r}; choose one of {(*DATASET_NAMES, "folder")}')
-    given = key in ('idx', 'folder')  # the sources that read the files they are given
-    if (images is not None and not given) or (labels is not None and key != 'idx'):
-        raise ValueError(f"images= names the files of get_dataset('idx', ...) (with labels=) or of get_dataset('folder', ...); not for {name!r}")
-    if split not in (None, 'train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if given and (images is None or split is not None):
-        raise ValueError(f"get_dataset('{key}') needs images='{'path/to/images-idx3-ubyte[.gz]' if key == 'idx' else 'path/to/pictures/'}' "
-                         f"and reads just those files, with no split= (split them with holdout_split)")
-    if options and key not in _READ_BY: raise TypeError(f"get_dataset('{key}') takes no further arguments, got {sorted(options)}")
-    if key == 'idx': return IDXDataset(images, labels)
-    split, root = (None if given else split or ('train' if train else 'test')), default_data_root(root)
-    if key == 'digits': return DigitsDataset(train=split == 'train')
-    if key in _IDX_SETS: return _idx_dataset(key, split, root, download)
-    if key not in DATASET_READERS:
-        raise ValueError(f"get_dataset('{key}') is read by {_READ_BY[key]}, not imported yet: run `import {_READ_BY[key]}` first")
-    return DATASET_READERS[key](split, root, download, **options, **({'images': images} if given else {}))
 
 # %% ../nbs/01_data.ipynb #3b0fcd95
 def _subset(ds, idx) -> ImageTensorDataset:
@@ -420,23 +387,6 @@ def show_images(images:torch.Tensor, # (B,C,H,W) batch, or one (C,H,W) image, va
     ax.set_axis_off()
     if title: ax.set_title(title)
     return ax
-
-# %% ../nbs/01_data.ipynb #5a9cd8c7
-def tutorial_data(name:str='mnist',      # a dataset of DATASET_NAMES read from the data root: 'mnist', 'kmnist', 'cifar10', ...
-                  held_out:float=0.1,    # the share of the split held out
-                  root:str|Path|None=None, # the data root (default: `default_data_root()`)
-                  verbose:bool=True,     # say which data it is
-                  split:str='test',      # the split that is cut in two: the test split, small enough for a CPU
-                 ) -> tuple[ImageTensorDataset, ImageTensorDataset]:
-    "(train, held-out): one real split of `name` under the data root, split 9:1; the embedded digits when it is absent."
-    try: real = get_dataset(name, split=split, root=root, download=False)
-    except DatasetUnavailableError:
-        if verbose: print(f"{name}: its {split} files are not under the data root, so the embedded digits stand in (set "
-                          f"{DATA_ENV} to a folder holding them, or call get_dataset('{name}') once with internet access)")
-        return DigitsDataset(train=True), DigitsDataset(train=False)
-    train, valid = holdout_split(real, held_out)
-    if verbose: print(f"{name}: {len(train):,} training and {len(valid):,} held-out images from its {split} set")
-    return train, valid
 
 # %% ../nbs/01_data.ipynb #e76f5df0
 def data_variance(dataset:Dataset, # a dataset of (image, label) items

@@ -5,13 +5,12 @@
 # %% ../nbs/05_ema.ipynb #76f9d661
 from __future__ import annotations
 import torch
-import torch.distributed as dist
 from fastcore.basics import patch
-from .core import check_int, check_number, spawn_workers, is_distributed, all_reduce_sum, broadcast_from_rank0
+from .core import check_int, check_number, is_distributed, all_reduce_sum, broadcast_from_rank0
 from .quantizer import VectorQuantizer, nearest_codes, code_counts, commitment_loss, flatten_latents
 
 # %% auto #0
-__all__ = ['VectorQuantizerEMA', 'kmeans', 'ema_worker', 'run_distributed_ema']
+__all__ = ['VectorQuantizerEMA', 'kmeans']
 
 # %% ../nbs/05_ema.ipynb #740d6f25
 class VectorQuantizerEMA(VectorQuantizer):
@@ -170,33 +169,3 @@ def before_quantize(self:VectorQuantizerEMA, z:torch.Tensor):
     if self.kmeans_init and self._kmeans_pending:
         if int(self.num_updates) == 0: self.init_from_kmeans(z)
         self._kmeans_pending = False
-
-# %% ../nbs/05_ema.ipynb #e23a2e91
-def ema_worker(
-    rank:int,               # this process's rank
-    world_size:int,         # number of processes
-    batches:torch.Tensor,   # (steps, world_size, B, D, *spatial): this rank trains on batches[:, rank]
-    configs:list[dict],     # keyword arguments of `VectorQuantizerEMA`, one quantizer each
-)->list[dict]:              # this rank's final state_dict of each quantizer
-    "One rank of `run_distributed_ema`: join the gloo group from torchrun's environment, train each quantizer, return the states."
-    dist.init_process_group('gloo')
-    try:
-        states = []
-        for kwargs in configs:
-            torch.manual_seed(0)                   # the same initial codebook on every rank, as DDP would broadcast
-            vq = VectorQuantizerEMA(**kwargs)
-            torch.manual_seed(1000 + rank)         # different random streams: agreement must come from rank 0
-            for batch in batches[:, rank]: vq(batch)
-            states.append(vq.state_dict())
-        return states
-    finally: dist.destroy_process_group()
-
-# %% ../nbs/05_ema.ipynb #2d210d81
-def run_distributed_ema(
-    batches:torch.Tensor,   # (steps, world_size, B, D, *spatial): rank r sees batches[:, r]
-    configs:list[dict],     # keyword arguments of `VectorQuantizerEMA`, one quantizer each
-)->list[list[dict]]:        # states[rank][config]: every rank's final state_dict
-    "Train EMA quantizers in `batches.shape[1]` CPU processes under torch.distributed (gloo); return every rank's states."
-    if not isinstance(batches, torch.Tensor) or batches.dim() < 4:
-        raise ValueError(f'batches must be a tensor (steps, world_size, B, D, *spatial), got {getattr(batches, "shape", batches)!r}')
-    return spawn_workers('vqvae_nb.ema:ema_worker', batches.shape[1], batches, configs)

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 from .core import atomic_save, check_int, load_file
-from .data import DATASET_READERS, ImageTensorDataset, default_data_root
+from .data import ImageTensorDataset, default_data_root
 
 log = logging.getLogger(__name__)
 
@@ -353,5 +353,3 @@ def folder_dataset(images:str|Path, # a folder of pictures (one sub-folder per c
     _log_skipped(ds)
     return ds
 
-def _read_folder(split, root, download, images=None, **options): return folder_dataset(images, root=root, **options)
-DATASET_READERS['folder'] = _read_folder

@@ -16,7 +16,8 @@ __all__ = ['load_data', 'subset_of', 'num_classes_of', 'check_images', 'check_la
 
 # %% ../nbs/22_plan.ipynb #9b5f0d66
 from .core import ArgumentError, literal
-from .data import get_dataset, holdout_split, images_tensor, ImageTensorDataset
+from .data import holdout_split, images_tensor, ImageTensorDataset
+from .datasets import get_dataset
 from .model import VQVAE, VQVAEConfig
 from .config import RunConfig, DataFacts, adapt_config, make_config, with_values
 

@@ -11,15 +11,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 import matplotlib.pyplot as plt
-from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', 'latent_shape_of', 'sample_images', 'decode_codes',
-           'uniform_codes', 'reconstruction_sigma', 'code_log_prob', 'bits_per_dim', 'SmallClassifier', 'random_shift',
-           'train_classifier', 'classifier_outputs', 'frechet_distance', 'sample_quality']
+__all__ = ['CLASSIFIER_FIT', 'gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', 'latent_shape_of',
+           'sample_images', 'decode_codes', 'uniform_codes', 'reconstruction_sigma', 'code_log_prob', 'bits_per_dim',
+           'SmallClassifier', 'random_shift', 'classifier_outputs', 'frechet_distance', 'ClassifierStep',
+           'train_classifier', 'sample_quality']
 
 # %% ../nbs/12_sampling.ipynb #fdda9ae1
 from .core import module_device, resolve_device, evaluating, rank_and_world, shard_indices, gather_shards, sum_floats
+from .loop import FitConfig, fit_settings, new_learner, fit
 from .pixelcnn import GatedPixelCNN, check_labels
 from .quantizer import groups_to_map, map_to_groups
 from .prior import code_groups
@@ -252,39 +253,6 @@ def random_shift(x:torch.Tensor,                 # (N, C, H, W) images
     cols = (dx[:, None] + torch.arange(W, device=x.device))[:, None, :]  # (n, 1, W)
     return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
 
-def train_classifier(dataset:Dataset,       # labelled (image, label) items; `num_classes` attribute
-                     steps:int=500,         # optimisation steps
-                     batch_size:int=64,
-                     lr:float=2e-3,
-                     device=None,           # None or 'auto': CUDA, then MPS, then CPU
-                     seed:int=0,
-                     progress:bool=False,
-                     shard:bool=False,      # under a process group: each process trains on its share of each batch (DDP)
-                    )->SmallClassifier:     # in eval mode
-    "Train a `SmallClassifier` on `dataset` (Adam, cross-entropy, random shifts of up to 2 pixels)."
-    num_classes = getattr(dataset, 'num_classes', None)
-    if not num_classes: raise ValueError('train_classifier needs a labelled dataset with a num_classes attribute')
-    device = resolve_device(device)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    x0, _ = dataset[0]
-    model = SmallClassifier(x0.shape[0], num_classes).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rank, world = rank_and_world() if shard else (0, 1)   # every process draws the same batches and trains on every world-th image
-    ddp = model if world == 1 else nn.parallel.DistributedDataParallel(model, device_ids=[module_device(model).index] if device.type == 'cuda' else None)
-    loader = DataLoader(dataset, batch_size=batch_size * world, shuffle=True, drop_last=len(dataset) > batch_size * world, generator=gen)
-    step, bar = 0, tqdm(total=steps, disable=not progress or rank != 0, desc='classifier')
-    model.train()
-    while step < steps:
-        for x, y in loader:
-            x, y = random_shift(x, gen)[rank::world].to(device), torch.as_tensor(y)[rank::world].to(device)
-            loss = F.cross_entropy(ddp(x), y)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            step += 1; bar.update()
-            if step == steps: break
-    bar.close()
-    return model.eval()
-
 @torch.no_grad()
 def classifier_outputs(classifier:SmallClassifier, images:torch.Tensor, batch_size:int=512):
     "Penultimate features (N, F) and predicted classes (N,) of `images`, on the CPU."
@@ -309,6 +277,48 @@ def frechet_distance(features_a:torch.Tensor, # (N, F) features of one set
     middle = root_a @ cov_b @ root_a
     trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
     return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_root)
+
+# %% ../nbs/12_sampling.ipynb #302cc014
+CLASSIFIER_FIT = FitConfig(steps=600, batch_size=64, lr=2e-3, lr_schedule='constant', amp=None)  # the evaluation classifier's training
+
+class ClassifierStep(nn.Module):
+    "The classifier's training step as one module: the cross-entropy of a batch of (images, labels); its statistic, the loss."
+    def __init__(self, classifier:nn.Module):
+        super().__init__()
+        self.classifier = classifier
+    def forward(self, batch:tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        loss = F.cross_entropy(self.classifier(x), y)
+        return loss, loss.detach()[None]
+
+def _shifted_batches(dataset:Dataset, batch_size:int, generator:torch.Generator, rank:int, world:int, device):
+    "Endless shuffled batches of `dataset`, each image randomly shifted: every process draws the same `batch_size × world` and keeps its share."
+    loader = DataLoader(dataset, batch_size=batch_size * world, shuffle=True, drop_last=len(dataset) > batch_size * world, generator=generator)
+    while True:
+        for x, y in loader:
+            yield random_shift(x, generator)[rank::world].to(device), torch.as_tensor(y)[rank::world].to(device)
+
+def train_classifier(dataset:Dataset,            # labelled (image, label) items; `num_classes` attribute
+                     config:FitConfig|None=None, # the training settings (None: `CLASSIFIER_FIT`)
+                     *,
+                     device=None,                # None or 'auto': CUDA, then MPS, then CPU
+                     seed:int=0,                 # seeds the initial weights, the batch order and the shifts
+                     progress:bool=False,        # show a progress bar
+                     shard:bool=False,           # under a process group: each process trains on its share of each batch (DDP)
+                     **overrides,                # `FitConfig` fields to change: steps, batch_size, lr, ...
+                    )->SmallClassifier:          # in eval mode
+    "Train a `SmallClassifier` on `dataset` (Adam, cross-entropy, random shifts of up to 2 pixels) in the package's loop."
+    config = fit_settings(config, CLASSIFIER_FIT, overrides, 'train_classifier')
+    num_classes = getattr(dataset, 'num_classes', None)
+    if not num_classes: raise ValueError('train_classifier needs a labelled dataset with a num_classes attribute')
+    device = resolve_device(device)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = SmallClassifier(dataset[0][0].shape[0], num_classes).to(device)
+    rank, world = rank_and_world() if shard else (0, 1)
+    learn = new_learner(model, ClassifierStep(model), config, device, name='train_classifier', seed=seed, seed_rng=False)
+    fit(learn, lambda start: _shifted_batches(dataset, config.batch_size, generator, rank, world, device), progress=progress)
+    return model.eval()
 
 # %% ../nbs/12_sampling.ipynb #c421afcd
 @torch.no_grad()
@@ -344,13 +354,13 @@ def sample_quality(vqvae:nn.Module,            # a trained VQ-VAE
                    n:int|None=None,            # samples; default: as many as held-out images, at most 10,000
                    temperature:float=1.0,      # prior temperature
                    generator:torch.Generator|None=None, # random stream of the samples
-                   classifier_steps:int=500,   # steps of the default classifier
+                   classifier_steps:int|None=None, # steps of the default classifier (None: `CLASSIFIER_FIT`'s)
                    batch_size:int=256,         # images per sampling / classification batch
                    shard:bool=False,           # under a process group: each process does its share of every set (every process must call)
                   )->dict:
     "Classifier accuracy on class-conditional samples; Fréchet distances of samples, training images and reconstructions to held-out images."
     if classifier is None:
-        with torch.enable_grad(): classifier = train_classifier(train_dataset, steps=classifier_steps, shard=shard)
+        with torch.enable_grad(): classifier = train_classifier(train_dataset, shard=shard, **({} if classifier_steps is None else {'steps': classifier_steps}))
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     with evaluating(vqvae):
         f_valid, p_valid, valid_y = _dataset_outputs(classifier, vqvae, valid_dataset, batch_size=batch_size, shard=shard)
