@@ -115,6 +115,7 @@ class EvaluationConfig(Config):
     "What a run measures after training, beside the held-out reconstruction error."
     num_samples:int|None=None                  # class-conditional samples the classifier scores (default: as many as held-out images, at most 1,000)
     classifier_steps:int=CLASSIFIER_FIT.steps  # training steps of the evaluation classifier (12_sampling)
+    check_prior:bool=True                      # refuse a run whose prior scores worse than the codes' frequencies alone (a failed training); off: publish it, noted
 
     def __post_init__(self):
         if self.num_samples is not None: check_int('EvaluationConfig.num_samples', self.num_samples, 1)
