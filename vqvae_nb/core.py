@@ -139,6 +139,10 @@ class ArgumentError(ValueError):
         "The message with each argument written as `spell(name)`."
         return self.template.format(**{k: spell(name) for k, name in self.arguments.items()})
 
+    def prefixed(self, template:str, **arguments:str) -> ArgumentError:
+        "The same error, its message after `template` (a template too, naming `arguments`): which of several things it concerns."
+        return type(self)(template + self.template, **arguments, **self.arguments)
+
     def renamed(self, rename) -> ArgumentError:
         "The same error about the arguments `rename(name)` (such as a field's path in a larger configuration)."
         return type(self)(self.template, **{k: rename(name) for k, name in self.arguments.items()})

@@ -101,7 +101,7 @@ def point_configs(factors:dict, options:dict|None=None, mode:str='ofat') -> list
     for name, values in factors.items():
         for v in values:
             try: sweep_config(options, {name: v})
-            except (ValueError, TypeError) as e: raise ArgumentError(f"{{vary}} {name}={literal(v)}: {literal(str(e))[1:-1]}", vary='vary') from None
+            except ArgumentError as e: raise e.prefixed(f'{{vary}} {name}={literal(v)}: ', vary='vary') from None
     return [(p, sweep_config(options, p)) for p in sweep_points(factors, base, mode)]
 
 def parse_factors(texts:list[str]) -> dict:
@@ -133,7 +133,7 @@ def check_points(configs:list, device, cache:dict) -> dict:
     stages, seen = {}, {}
     for point, config in configs:
         try: stages[point_name(point)] = d = point_data(config, device, cache)
-        except ValueError as e: raise ArgumentError(f"point {literal(point_name(point))}: {literal(str(e))[1:-1]}") from None
+        except ArgumentError as e: raise e.prefixed(f'point {literal(point_name(point))[1:-1]}: ') from None
         if (key := point_key(d)) in seen:
             raise ArgumentError(f"the points {seen[key]} and {point_name(point)} train the same model on the same images: a factor "
                                 f"that does not change the run cannot be swept; leave it out of {{vary}}", vary='vary')
