@@ -27,12 +27,12 @@ from .figures import plot_reconstructions, plot_history, plot_code_maps, plot_co
 from .perceptual import PatchDiscriminator, fit_perceptual
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs, decode_codes, uniform_codes
-from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
+from .runs import run_lock, staging_folder, publish, run_id_of, stamp_checkpoint, check_out_folder
 from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config, PICTURE_NAMES
 
 # %% ../nbs/16_pipeline.ipynb #5de4704f
 from .core import evaluating, module_device
-from .data import images_tensor, as_float
+from .data import images_tensor, as_float, default_data_root
 from .perceptual import sharpness, plot_game
 from .sampling import frechet_distance
 
@@ -314,7 +314,7 @@ def resume_prior(out:Path, staging:Path, config:dict) -> bool:
 # %% ../nbs/16_pipeline.ipynb #9f8114e9
 def _run_stages(config:dict, out:Path, staging:Path, device, progress:bool, resume:bool, log, models:dict) -> dict:
     "The six stages of a run, writing into `staging` (continuing the VQ-VAE of `out` if `resume`); the metrics."
-    run_id, world = rank0_result(new_run_id), rank_and_world()[1]
+    run_id, world = rank0_result(run_id_of, staging), rank_and_world()[1]   # the id in the staging folder's marker
     torch.manual_seed(config['seed'])
     data = data_stage(config, device, log)
     if world > 1: _log_line(log, f"{world} processes ({torch.distributed.get_backend()}): each trains on its share of every batch")
@@ -353,7 +353,8 @@ def run_training(config:dict,          # a configuration from `make_config`
                  models:dict|None=None, # a dictionary to receive the trained 'vqvae', 'prior' and 'classifier'
                 ) -> dict:
     "Train the VQ-VAE and its prior as `config` says, evaluate them, and write the run folder `out` as a unit; the metrics."
-    start, out = time.time(), Path(out).expanduser()
+    # before any work: `out` must be a folder a run may replace, not the data's
+    start, out = time.time(), check_out_folder(out, [config.get('images'), config.get('labels'), default_data_root(config.get('root'))])
     rank, world, local_rank, own_group = join_process_group(device)   # under torchrun: every process runs this
     try:
         device = fit_device(device, local_rank, world) if world > 1 else resolve_device(device)
