@@ -52,7 +52,7 @@ def run_lock(out):
             if attempt or owner is None or owner[1] != socket.gethostname() or _alive(owner[0]):
                 who = f'process {owner[0]} on {owner[1]}' if owner else 'another process'
                 raise RunFolderBusy(f"{out} is being written by {who} (lock {path.name}); wait for it to finish, or "
-                                    f"choose another --out; if no such run is going on, delete {path}") from None
+                                    f"write the run to another folder; if no such run is going on, delete {path}") from None
             path.unlink(missing_ok=True)   # its process is gone: a stale lock from a killed run
     with os.fdopen(fd, 'w') as f: f.write(f'{os.getpid()} {socket.gethostname()}\n')
     try: yield path
@@ -115,11 +115,18 @@ def _refusal(path, why:str) -> ArgumentError:
     "The error refusing `path` as the run folder `out`, for reason `why`."
     return ArgumentError(f"{{out}} {literal(str(path))} " + why.replace('{', '{{').replace('}', '}}'), out='out')
 
+def _places() -> list[tuple[Path, str]]:
+    "The home and the current folder, (path, name), as far as this process has them."
+    places = []
+    for where, name in ((Path.home, 'your home folder'), (Path.cwd, 'the current folder')):
+        with contextlib.suppress(OSError, RuntimeError, KeyError): places.append((where().resolve(), name))
+    return places
+
 def _place_problem(path:Path) -> str|None:
     "Why `path` may not be a run folder because of where it is (the root, the home or current folder, or above them); else None."
     real, anchor = path.resolve(), Path(path.resolve().anchor)
     if real == anchor: return 'is the root of the file system; name a new folder for the run, such as runs/digits'
-    for place, name in ((Path.home().resolve(), 'your home folder'), (Path.cwd().resolve(), 'the current folder')):
+    for place, name in _places():
         where = 'is ' + name if real == place else f'is a folder above {name} ({place})' if real in place.parents else None
         if where: return f'{where}: a run replaces the folder it is given; name a new folder inside it, such as runs/digits'
     return None
