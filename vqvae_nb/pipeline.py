@@ -27,7 +27,7 @@ from .figures import plot_reconstructions, plot_history, plot_code_maps, plot_co
 from .perceptual import PatchDiscriminator, fit_perceptual
 from .prior import PRIOR_KINDS, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, save_prior
 from .sampling import sample_images, bits_per_dim, sample_quality, train_classifier, classifier_outputs, decode_codes, uniform_codes
-from .runs import run_lock, staging_folder, publish, run_id_of, stamp_checkpoint, check_out_folder
+from .runs import run_lock, staging_folder, publish, run_id_of, stamp_checkpoint, check_out_folder, RUN_MARKER
 from .config import prior_arguments, load_data, model_config, check_images, check_labels, check_memory, adapt_config, PICTURE_NAMES
 
 # %% ../nbs/16_pipeline.ipynb #5de4704f
@@ -266,7 +266,7 @@ def collect_metrics(config:dict, data:dict, vq:dict, pr:dict, ev:dict, device) -
         created=datetime.datetime.now().isoformat(timespec='seconds'))
 
 # %% ../nbs/16_pipeline.ipynb #20da9cfb
-RUN_FILES = ('vqvae.pt', 'prior.pt', 'metrics.json', 'reconstructions.png', 'samples.png', 'curves.png')
+RUN_FILES = (RUN_MARKER, 'vqvae.pt', 'prior.pt', 'metrics.json', 'reconstructions.png', 'samples.png', 'curves.png')
 SUMMARY_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'prior_nll_bits', 'bits_per_dim', 'sample_accuracy', 'train_seconds', 'total_seconds')
 METRIC_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'num_codes', 'prior_nll_bits', 'prior_accuracy', 'bits_per_dim',
                'sample_accuracy', 'fd_samples', 'fd_train_heldout', 'fd_reconstructions', 'train_seconds', 'vqvae_seconds', 'prior_seconds', 'eval_seconds',
