@@ -193,7 +193,7 @@ def run_folder():
 for argv, expect in [
     (['--n', '0'], 'n must be an integer at least 1'), (['--n', '-3'], 'n must be an integer'), (['--n', '1e12'], 'invalid int value'),
     (['--nrow', '0'], 'nrow must be an integer at least 1'), (['--nrow', '-3'], 'nrow must be an integer'),
-    (['--label', '12'], '--label must be a class number from 0 to 9'), (['--label', '-1'], '--label must be a class number'),
+    (['--label', '12'], 'label must be a class number from 0 to 9'), (['--label', '-1'], 'label must be a class number'),
     (['--temperature', '0'], 'temperature must be a finite number'), (['--temperature', '-1'], 'temperature'), (['--temperature', 'nan'], 'temperature'),
     (['--device', 'meta'], 'is not available'), (['--seed', '-1'], 'seed')]:
     cli(f'sample {" ".join(argv)}', lambda argv=argv: ['sample', '--run', run_folder(), '--out', TMP/'s.png', *argv], expect)
@@ -370,6 +370,216 @@ api('get_dataset folder without images', lambda: get_dataset('folder'), "needs i
 (TMP/'batch.pkl').write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
 api('cifar batch that runs code', lambda: read_cifar_batch(TMP/'batch.pkl'), 'refused to load os.system')
 api('cifar10 offline, empty root', lambda: cifar10_dataset('test', root=TMP/'empty-root', download=False), "Dataset 'cifar10' is not on disk", DatasetUnavailableError)
+# ------------------------------------------------------------------ run folders: a run never touches what is not its own (round three)
+from vqvae_nb import runs as R
+from vqvae_nb.pipeline import run_training
+from vqvae_nb.config import make_config
+SANDBOX = TMP/'sandbox'   # the current and home folders of the cases that name them: a failure there moves only test files
+
+@contextlib.contextmanager
+def in_sandbox():
+    "Run with the current folder SANDBOX/cwd and the home folder SANDBOX/home, each holding a user's file."
+    for d in ('cwd', 'home'): (SANDBOX/d).mkdir(parents=True, exist_ok=True); (SANDBOX/d/'notes.txt').write_text('mine')
+    here, home = os.getcwd(), os.environ.get('HOME')
+    os.chdir(SANDBOX/'cwd'); os.environ['HOME'] = str(SANDBOX/'home')
+    try: yield
+    finally:
+        os.chdir(here)
+        if home is None: os.environ.pop('HOME', None)
+        else: os.environ['HOME'] = home
+
+def _sandbox_state():
+    return sorted(str(p.relative_to(TMP)) for p in TMP.rglob('*') if p.name.endswith('.lock') or '.partial-' in p.name or '.previous' in p.name)
+
+def refused_before_work(name, out, expect, extra=()):
+    "`train --out OUT` refused at once with `expect`, the user's files untouched, no lock or staging folder left anywhere."
+    def case():
+        with in_sandbox():
+            before, start = _sandbox_state(), time.time()
+            _run_cli(['train', '--out', out() if callable(out) else out, *QUICK, *extra], expect, 2)
+            assert time.time() - start < 20, f'refused only after {time.time() - start:.0f} s: after work'
+            assert _sandbox_state() == before, f'left behind: {set(_sandbox_state()) - set(before)}'
+            assert all((SANDBOX/d/'notes.txt').read_text() == 'mine' for d in ('cwd', 'home')), "the user's files changed"
+    check(f'train --out {name}: refused before any work', case)
+
+def user_folder():
+    d = SANDBOX/'cwd'/'userdir'; d.mkdir(parents=True, exist_ok=True); (d/'thesis.tex').write_text('mine'); return 'userdir'
+def data_folder():
+    d = SANDBOX/'cwd'/'data'; d.mkdir(parents=True, exist_ok=True); write_idx(d/'img.idx', images(40)); return d
+def linked_run():
+    link = SANDBOX/'cwd'/'link-to-run'
+    if not link.is_symlink(): link.symlink_to(run_folder())
+    return link
+refused_before_work('<a folder of the user\'s files>', user_folder, 'is not a vqvae_nb run folder')
+refused_before_work('.', '.', 'is the current folder')
+refused_before_work('..', '..', 'is a folder above')
+refused_before_work('~', '~', 'is your home folder')
+refused_before_work('/', '/', 'is the root of the file system')
+refused_before_work('"   "', '   ', 'out is empty')
+refused_before_work('<a symlink to a run>', linked_run, 'is a symbolic link to')
+refused_before_work('<the folder of --images>', data_folder, 'is the folder of the data',
+                    extra=['--dataset', 'idx', '--images', str(SANDBOX/'cwd'/'data'/'img.idx')])
+def nested_data():
+    d = SANDBOX/'cwd'/'d1'/'d2'; d.mkdir(parents=True, exist_ok=True); write_idx(d/'img.idx', images(40)); return str(SANDBOX/'cwd'/'d1')
+refused_before_work('<a folder above --images>', nested_data, 'holds the data',
+                    extra=['--dataset', 'idx', '--images', str(SANDBOX/'cwd'/'d1'/'d2'/'img.idx')])
+refused_before_work('<a data file>', lambda: str(data_folder()/'img.idx'), 'is a file')
+api("run_training(config, '')", lambda: run_training(make_config(None, dataset='digits', steps=2), ''), 'out is empty')
+api("check_out_folder(3)", lambda: R.check_out_folder(3), 'out must be a folder path')
+def cli_spells_out():
+    try: R.check_out_folder('.')
+    except R.ArgumentError as e: assert e.spelled(lambda a: '--' + a).startswith("--out '.' is"), e.spelled(lambda a: '--' + a)
+check('check_out_folder names out, spelled --out by the command line', cli_spells_out)
+
+def retrains_keep_every_run():
+    out = TMP/'kept'
+    ids = []
+    for i in range(3):
+        assert main(['train', '--out', str(out), *QUICK]) == 0
+        ids.append(load_run(out)['run_id'])
+    earlier = R.previous_runs(out)
+    assert [p.name for p in earlier][:1] == ['kept.previous'] and len(earlier) == 2, [p.name for p in earlier]
+    assert [load_run(p)['run_id'] for p in earlier] == ids[1::-1], 'the earlier runs are not both kept, newest first'
+    assert earlier[1].name.startswith('kept.previous-') and ids[0] in earlier[1].name, earlier[1].name
+check('three trains into one folder keep both earlier runs, named so', retrains_keep_every_run)
+def publish_keep_previous():
+    out = TMP/'pruned'
+    for rid in ('p1', 'p2', 'p3', 'p4'):
+        s = R.staging_folder(out, rid); done = R.publish(s, out, keep_previous=2)
+    assert [R.run_id_of(p) for p in R.previous_runs(out)] == ['p3', 'p2'] and len(done.removed) == 1, R.previous_runs(out)
+check('publish(keep_previous=2) deletes only older run folders', publish_keep_previous)
+def publish_over_user_folder():
+    out = TMP/'users-own'; out.mkdir(exist_ok=True); (out/'thesis.tex').write_text('mine')
+    _raises(lambda: R.publish(R.staging_folder(out), out), 'is not a vqvae_nb run folder', ValueError)
+    assert (out/'thesis.tex').read_text() == 'mine' and not (TMP/'users-own.previous').exists()
+check('publish over a folder of the user\'s files is refused, nothing moved', publish_over_user_folder)
+def legacy_run_is_replaced():
+    out = TMP/'legacy'
+    if out.exists(): shutil.rmtree(out)
+    shutil.copytree(run_folder(), out); (out/'run.json').unlink()   # what the previous version wrote: no marker
+    assert R.is_run_folder(out)
+    R.publish(R.staging_folder(out), out)
+    assert (TMP/'legacy.previous'/'vqvae.pt').is_file()
+check('a run folder of the previous version (no marker) is a run folder', legacy_run_is_replaced)
+
+def killed_run_leaves_a_resumable_partial():
+    out = TMP/'resumable'
+    proc = spawn_train(out, '--prior-steps', '100000')
+    start = time.time()
+    while R.find_partial(out) is None:
+        assert proc.poll() is None and time.time() - start < 300, 'the run ended early'
+        time.sleep(0.2)
+    partial = R.find_partial(out)
+    time.sleep(0.5); proc.send_signal(signal.SIGKILL); proc.wait()
+    assert R.find_partial(out) == partial and R.read_marker(partial)['run_id'], 'no marked partial folder with a checkpoint'
+    byhand = TMP/'.resumable.partial-byhand'; byhand.mkdir(exist_ok=True)
+    assert R.clean_partials(out) == [partial] and not partial.exists() and byhand.exists(), 'clean_partials touched the wrong folders'
+check('a killed run leaves a marked partial folder: find_partial finds it, clean_partials removes only it', killed_run_leaves_a_resumable_partial)
+
+def tiny_run(folder, run_id):
+    "A run folder written as the pipeline writes one, with tiny untrained models."
+    folder.mkdir(parents=True, exist_ok=True); R.mark_run_folder(folder, run_id)
+    torch.manual_seed(0); save_checkpoint(folder/'vqvae.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4))
+    sha = R.stamp_checkpoint(folder/'vqvae.pt', run_id)
+    kwargs = dict(num_codes=8, hidden=8, num_layers=2, num_classes=10)
+    save_prior(folder/'prior.pt', GatedPixelCNN(**kwargs), kwargs, (7, 7), run_id=run_id, vqvae_sha256=sha)
+    (folder/'metrics.json').write_text(json.dumps({'run_id': run_id}))
+    return folder
+def concurrent_publish_and_load():
+    import threading
+    sources = {rid: tiny_run(TMP/f'tiny-{rid}', rid) for rid in ('ta', 'tb')}
+    live, stop, count, seen = TMP/'live', threading.Event(), [0], set()
+    def republish():
+        while not stop.is_set():
+            with R.run_lock(live):
+                s = R.staging_folder(live)
+                for f in R.RUN_FILE_NAMES: shutil.copy(sources[('ta', 'tb')[count[0] % 2]]/f, s/f)
+                R.publish(s, live, keep_previous=1)
+            count[0] += 1
+    writer = threading.Thread(target=republish, daemon=True); writer.start()
+    try:
+        while not R.is_run_folder(live): time.sleep(0.01)
+        for i in range(300):
+            r = load_run(live) if i % 10 == 0 else None   # the whole load now and then, the files (the part that races) each time
+            files = R.read_run_files(live)
+            ids = {json.loads(files['run.json'])['run_id'], json.loads(files['metrics.json'])['run_id'],
+                   torch.load(io.BytesIO(files['prior.pt']), weights_only=True)['run_id'], torch.load(io.BytesIO(files['vqvae.pt']), weights_only=True)['run_id']}
+            assert len(ids) == 1, f'read {i} mixed runs {ids}'
+            seen |= ids
+    finally: stop.set(); writer.join()
+    assert seen == {'ta', 'tb'} and count[0] > 5, (seen, count[0])
+check('load_run while runs are published over it in a loop: always one whole run', concurrent_publish_and_load)
+
+# tampered files: one clear line naming the file and the field
+for name, kw, expect in [
+    ('prior.pt without kwargs', dict(edit_prior=lambda s: s.pop('kwargs')), "prior.pt: field 'kwargs' is missing"),
+    ('prior.pt without shape', dict(edit_prior=lambda s: s.pop('shape')), "prior.pt: field 'shape' is missing"),
+    ('vqvae.pt without config', dict(edit_vq=lambda s: s.pop('config')), "vqvae.pt: field 'config' is missing"),
+    ('vqvae.pt without model_state', dict(edit_vq=lambda s: s.pop('model_state')), "vqvae.pt: field 'model_state' is missing"),
+    ('prior kind 3', dict(edit_prior=lambda s: s.update(kind=3)), "prior.pt: field 'kind' must be one of"),
+    ('prior kind unknown', dict(edit_prior=lambda s: s.update(kind='vqgan')), "prior.pt: field 'kind' must be one of"),
+    ('prior run_id 7', dict(edit_prior=lambda s: s.update(run_id=7)), "prior.pt: field 'run_id' must be a string, got 7"),
+    ('vqvae run_id list', dict(edit_vq=lambda s: s.update(run_id=['x'])), "vqvae.pt: field 'run_id' must be a string, got a list"),
+    ('prior shape ab', dict(edit_prior=lambda s: s.update(shape='ab')), "prior.pt: field 'shape' must be the code-map shape, two positive integers (h, w), got 'ab'"),
+    ('prior shape 8x8', dict(edit_prior=lambda s: s.update(shape=[8, 8])), "prior.pt: field 'shape' is (8, 8), but the VQ-VAE's code maps are (7, 7)"),
+    ('prior shape 400x400', dict(edit_prior=lambda s: s.update(shape=[400, 400])), "prior.pt: field 'shape' is (400, 400), but the VQ-VAE's code maps are (7, 7)"),
+    ('prior kwargs num_codes text', dict(edit_prior=lambda s: s['kwargs'].update(num_codes='16')), "prior.pt: field 'num_codes' must be a positive integer, got '16'"),
+    ('prior kwargs huge', dict(edit_prior=lambda s: s['kwargs'].update(hidden=10**6)), 'does not hold the weights its constructor arguments describe'),
+    ('vqvae config huge image', dict(edit_vq=lambda s: s['config'].update(image_size=10**6)), 'vqvae.pt'),
+    ('vqvae config text', dict(edit_vq=lambda s: s['config'].update(hidden='ab')), "vqvae.pt: field 'config' is not a valid configuration"),
+    ('vqvae a list', dict(vq_bytes=(lambda b: (torch.save([1, 2], b), b.getvalue())[1])(io.BytesIO())), 'vqvae.pt: its contents are a list, not a vqvae_nb checkpoint')]:
+    cli(f'sample: {name}', lambda kw=kw, name=name: broken(name.replace(' ', '_'), **kw), expect)
+for name, text, expect in [('null', 'null', 'its contents are None, not a JSON object'), ('a list', '[1, 2]', 'its contents are a list, not a JSON object'),
+                           ('a string', '"run"', "its contents are 'run', not a JSON object"), ('a number', '3', 'its contents are 3, not a JSON object'),
+                           ('run_id 3', '{"run_id": 3}', "metrics.json: field 'run_id' must be a string, got 3"),
+                           ('deep nesting', '[' * 100000 + ']' * 100000, 'is not readable JSON')]:
+    def metrics_edit(name=name, text=text):
+        argv = broken(f"metrics-{name.replace(' ', '_')}"); (TMP/f"metrics-{name.replace(' ', '_')}"/'metrics.json').write_text(text); return argv
+    cli(f'sample: metrics.json holding {name}', metrics_edit, expect)
+def marker_edit():
+    argv = broken('marker-edit'); (TMP/'marker-edit'/'run.json').write_text('{"format": "vqvae_nb.run/1", "run_id": 5}'); return argv
+cli('sample: run.json with a run_id of 5', marker_edit, "run.json: field 'run_id' must be a string, got 5")
+
+# sampling bounded: nothing allocates for a request it cannot hold
+cli('sample --n 1000000000', lambda: ['sample', '--run', run_folder(), '--out', TMP/'s.png', '--n', '1000000000'], 'GiB in memory')
+from vqvae_nb.runs import write_samples, sample_run, save_grid
+api('write_samples: a grid of a billion', lambda: write_samples(run_folder(), 10**9, TMP/'huge.png'), 'image viewers refuse larger ones')
+api('write_samples: an array the disk cannot hold', lambda: write_samples(run_folder(), 10**13, TMP/'huge.npy'), 'GiB free')
+api('write_samples: a billion PNG files', lambda: write_samples(run_folder(), 10**9, TMP/'huge-folder'), 'free')
+api('write_samples: a .jpg', lambda: write_samples(run_folder(), 4, TMP/'x.jpg'), 'out must name a .png file (one grid), a .npy file')
+def write_samples_forms():
+    r = load_run(run_folder())
+    images, _ = sample_run(r, n=10, seed=3, batch_size=4)
+    arr = np.load(write_samples(r, 10, TMP/'ten.npy', seed=3, batch_size=4))
+    assert arr.shape == (10, 1, 28, 28) and arr.dtype == np.uint8
+    assert np.abs(arr.astype(int) - (images.numpy() * 255).round().astype(int)).max() <= 1, 'not sample_run\'s images'
+    assert len(list(write_samples(r, 10, TMP/'ten', seed=3, batch_size=4).iterdir())) == 10
+    write_samples(r, 10, TMP/'ten.png', seed=3, batch_size=4)
+check('write_samples writes sample_run\'s images as an array, a folder or a grid', write_samples_forms)
+api('save_grid of an empty batch', lambda: save_grid(torch.zeros(0, 1, 28, 28), TMP/'none.png'), 'images is an empty batch')
+
+# the API takes what a user would pass
+def encode_what_users_pass():
+    m = VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)
+    px = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    ref = m.encode(px.float() / 255)
+    for x in (px, px.long(), px.int(), px.double() / 255, (px.float() / 255).half()): assert torch.equal(m.encode(x), ref), x.dtype
+    assert torch.equal(m.encode(px > 127), m.encode((px > 127).float()))
+    assert m.reconstruct(px).shape == (2, 1, 28, 28)
+check('VQVAE.encode of uint8, int64, int32, float64, float16 and bool images', encode_what_users_pass)
+api('VQVAE.encode(x * 255)', lambda: VQVAE().encode(torch.rand(2, 1, 28, 28) * 255), 'divide 0..255 pixels by 255')
+api('VQVAE.reconstruct of [-1, 1] images', lambda: VQVAE().reconstruct(torch.rand(2, 1, 28, 28) * 2 - 1), 'map [-1, 1] pixels with (x + 1) / 2')
+api('VQVAE.encode of 16-bit integer pixels', lambda: VQVAE().encode(torch.full((2, 1, 28, 28), 4000)), 'integer pixels must lie in 0..255')
+for dev in ('cuda', 'mps', 'meta'):
+    if dev == 'cuda' and torch.cuda.is_available() or dev == 'mps' and torch.backends.mps.is_available(): continue
+    api(f"load_run(device='{dev}')", lambda dev=dev: load_run(run_folder(), device=dev), 'is not available on this machine')
+    api(f"sample_run(device='{dev}')", lambda dev=dev: sample_run(run_folder(), n=2, device=dev), 'is not available on this machine')
+api('sample_run(label=True)', lambda: sample_run(run_folder(), n=2, label=True), 'label must be a class number (an integer), got True')
+api('sample_run(label=2.5)', lambda: sample_run(run_folder(), n=2, label=2.5), 'label must be a class number (an integer), got 2.5')
+def numpy_and_tensor_labels():
+    r = load_run(run_folder())
+    for label in (np.int64(3), torch.tensor(3), 3): assert sample_run(r, n=2, label=label)[1].tolist() == [3, 3]
+check('sample_run(label=np.int64(3) or torch.tensor(3))', numpy_and_tensor_labels)
 
 def run(selected, verbose=True):
     "Run the cases, printing each (or only the failures); True when all passed."

@@ -4,6 +4,7 @@
 
 # %% ../nbs/06_model.ipynb #ac4753e0
 from __future__ import annotations
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, asdict, fields
 import torch
@@ -11,10 +12,10 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['QUANTIZERS', 'VQVAEConfig', 'VQVAE']
+__all__ = ['QUANTIZERS', 'PIXEL_SLACK', 'VQVAEConfig', 'VQVAE']
 
 # %% ../nbs/06_model.ipynb #36e5cb81
-from .core import check_int, check_number, check_choice, Config
+from .core import check_int, check_number, check_choice, Config, ArgumentError, ArgumentTypeError
 from .encoder import make_autoencoder, ARCHITECTURES
 from .quantizer import VectorQuantizer, VQOutput, commitment_loss, check_groups
 from .losses import get_likelihood, vqvae_loss, LIKELIHOODS, LOSS_SCALES, scale_terms, uniform_prior_kl
@@ -147,12 +148,31 @@ def losses(self:VQVAE, x:torch.Tensor) -> dict:
                 perplexity=vq.perplexity, indices=vq.indices, out=out)
 
 # %% ../nbs/06_model.ipynb #f81ac76f
+PIXEL_SLACK = 0.05   # float pixels may stray this far outside [0, 1] (resampling overshoots), and no further
+
+@patch
+def as_pixels(self:VQVAE, x:torch.Tensor) -> torch.Tensor:
+    "Images `x` (B, C, H, W) as the floats in [0, 1] this model reads, on its device: integers 0..255 divided by 255, bools as 0/1, other floats cast."
+    self.check_images(x)
+    p = next(self.parameters())
+    if x.is_complex(): raise ArgumentTypeError(f"{{x}} must hold real pixels, got {x.dtype}", x='x')
+    x = x.to(p.device)
+    if x.dtype == torch.bool or not x.numel(): return x.to(p.dtype)   # bools: binarised images, True is white
+    lo, hi = (float(v) for v in torch.aminmax(x))
+    if not x.is_floating_point():
+        if lo < 0 or hi > 255: raise ArgumentError(f"{{x}} holds integer pixels from {lo:g} to {hi:g}; integer pixels must lie in 0..255 (8 bits): pass floats in [0, 1] instead", x='x')
+        return x.to(p.dtype) / 255
+    if not (math.isfinite(lo) and math.isfinite(hi)): raise ArgumentError("{x} holds NaN or inf values; the images must be finite pixels in [0, 1]", x='x')
+    if lo < -PIXEL_SLACK or hi > 1 + PIXEL_SLACK:
+        fix = 'divide 0..255 pixels by 255 (or pass them as uint8)' if hi > 1 + PIXEL_SLACK else 'map [-1, 1] pixels with (x + 1) / 2'
+        raise ArgumentError(f"{{x}} holds float pixels from {lo:.4g} to {hi:.4g}, but the model reads pixels in [0, 1]: {fix}", x='x')
+    return x.to(p.dtype)
+
 @patch
 @torch.no_grad()
 def encode(self:VQVAE, x:torch.Tensor) -> torch.Tensor:
-    "Code indices `(B, *latent_shape)` of images `x`; `(B, num_groups, *latent_shape)` with several codes per position."
-    self.check_images(x)
-    return self.quantizer.quantize(self.encoder(x))
+    "Code indices `(B, *latent_shape)` of images `x` (floats in [0, 1], or as `as_pixels` reads them); `(B, num_groups, *latent_shape)` with several codes per position."
+    return self.quantizer.quantize(self.encoder(self.as_pixels(x)))
 
 # %% ../nbs/06_model.ipynb #614263f8
 @patch

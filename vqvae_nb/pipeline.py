@@ -12,10 +12,9 @@ import torch.nn as nn
 from torch.utils.data import Subset
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'GAME_FILE', 'COMPARISON_FILE', 'OPTIONAL_RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'RUN_FORMAT',
-           'RESUMABLE', 'VQVAEStage', 'vqvae_stage', 'pixel_twin', 'PriorStage', 'encode_shared', 'prior_problem',
-           'prior_stage', 'pictures_stage', 'collect_metrics', 'check_same_run', 'RunInterrupted', 'partial_folders',
-           'check_run_ids', 'RunResult', 'run_training']
+__all__ = ['RUN_FILES', 'GAME_FILE', 'COMPARISON_FILE', 'OPTIONAL_RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'RESUMABLE',
+           'VQVAEStage', 'vqvae_stage', 'pixel_twin', 'PriorStage', 'encode_shared', 'prior_problem', 'prior_stage',
+           'pictures_stage', 'collect_metrics', 'check_same_run', 'RunInterrupted', 'RunResult', 'run_training']
 
 # %% ../nbs/25_pipeline.ipynb #898eb303
 import vqvae_nb
@@ -26,9 +25,11 @@ from .model import VQVAE
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae
 from .figures import plot_reconstructions, plot_history
 from .perceptual import PatchDiscriminator, fit_perceptual, plot_game
-from .prior import encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, unigram_bits, save_prior
+from .prior import PRIOR_FIT_FORMAT, encode_dataset, fit_prior, prior_nll_bits, prior_accuracy, unigram_bits, save_prior
 from .config import RunConfig, OPTIONS, get_path
-from .runs import run_lock, staging_folder, publish, new_run_id, stamp_checkpoint
+from .data import default_data_root
+from .runs import (run_lock, check_out_folder, staging_folder, mark_run_folder, read_marker, publish, find_partial, clean_partials,
+                           new_run_id, stamp_checkpoint, load_run, RUN_MARKER, RUN_FORMAT)
 from .plan import DataStage, data_stage
 from .evaluation import EvaluationStage, evaluation_stage
 from .pictures import plot_run_samples, extra_picture, plot_pixel_vs_perceptual, save_figure
@@ -143,7 +144,7 @@ def prior_stage(data:DataStage, model:VQVAE, out:Path, device, progress:bool=Tru
     return stage
 
 # %% ../nbs/25_pipeline.ipynb #ae306bf7
-RUN_FILES = ('vqvae.pt', 'prior.pt', 'config.json', 'metrics.json', 'reconstructions.png', 'samples.png', 'curves.png')
+RUN_FILES = (RUN_MARKER, 'vqvae.pt', 'prior.pt', 'metrics.json', 'reconstructions.png', 'samples.png', 'curves.png')
 GAME_FILE = 'discriminator.png'               # in the run folder of a perceptual run: 09's `plot_game`
 COMPARISON_FILE = 'pixel_vs_perceptual.png'   # ... when it has a pixel-only twin (`compare_pixel`)
 OPTIONAL_RUN_FILES = (GAME_FILE, COMPARISON_FILE)
@@ -191,7 +192,6 @@ METRIC_KEYS = ('recon_mse', 'perplexity', 'codes_used', 'num_codes', 'prior_nll_
                'total_seconds', 'device', 'config', 'vqvae_config')
 
 # %% ../nbs/25_pipeline.ipynb #7498d0b3
-RUN_FORMAT = 'vqvae_nb.run/1'
 RESUMABLE = ('fit.steps', 'prior.fit.steps', 'evaluation.', 'pictures')   # what a resumed run may change
 
 def _identity(config:RunConfig) -> dict:
@@ -199,9 +199,10 @@ def _identity(config:RunConfig) -> dict:
     return {p: get_path(config, p) for o in OPTIONS.values() for p in o.paths if not p.startswith(RESUMABLE)} | {'seed': config.seed}
 
 def check_same_run(saved:dict, config:RunConfig, fingerprint:str, world:int, where:Path):
-    "Refuse to continue the run described by `saved` (its config.json) as `config` unless everything that defines it is the same."
-    if not isinstance(saved, dict) or saved.get('format') != RUN_FORMAT:
-        raise ArgumentError(f"{{resume}}: {where} was not written by this version of vqvae_nb (no readable config.json); leave out {{resume}} to train afresh",
+    "Refuse to continue the run described by `saved` (its marker, run.json) as `config` unless everything that defines it is the same."
+    if not isinstance(saved, dict) or not isinstance(saved.get('config'), dict):
+        raise ArgumentError(f"{{resume}}: {literal(str(where))} was not written by this version of vqvae_nb (its run.json holds no configuration); "
+                            "leave out {resume} to train afresh",
                             resume='resume')
     old, new = _identity(RunConfig.from_dict(saved['config'])), _identity(config)
     differ = [p for p in new if old.get(p) != new[p]]
@@ -226,58 +227,39 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(self.spelled(str))
     spelled = ArgumentError.spelled
 
-def partial_folders(out:Path) -> list[Path]:
-    "The partial folders an interrupted or killed run left beside `out` (a config.json and a checkpoint in each), newest last."
-    found = [p for p in Path(out).parent.glob(f'.{Path(out).name}.partial-*') if (p/'config.json').is_file() and (p/'vqvae.pt').is_file()]
-    return sorted(found, key=lambda p: p.stat().st_mtime)
-
-def _read_saved(folder:Path) -> dict:
-    try: return json.loads((folder/'config.json').read_text())
-    except (OSError, ValueError): return {}
-
 # %% ../nbs/25_pipeline.ipynb #95391841
 def _continue_run(out:Path, staging:Path, data:DataStage, world:int, log) -> tuple[Path, dict]:
-    "Check that the run to resume (the newest partial folder of `out`, else `out` itself) can continue as `data.config`; (the folder to write into, its config.json)."
-    partials = partial_folders(out)
-    source = partials[-1] if partials else out
+    "Check that the run to resume (the partial folder an interrupted run of `out` left, else `out` itself) can continue as `data.config`; (the folder to write into, its marker)."
+    partial = find_partial(out)
+    source = partial or out
     if not (source/'vqvae.pt').is_file():
         raise ArgumentError(f"{{resume}}: there is no run to resume in {literal(str(out))} (no vqvae.pt); leave out {{resume}} to train from scratch", resume='resume')
-    saved = _read_saved(source)
+    saved = read_marker(source) or {}
     check_same_run(saved, data.config, data.fingerprint, world, source)
     done = read_checkpoint(source/'vqvae.pt')['step']
     if done > data.config.fit.steps:
         raise ArgumentError(f"{{resume}}: the run has trained {done} steps already; {{steps}} {data.config.fit.steps} is fewer: ask for {done} or more",
                             resume='resume', steps='fit.steps')
-    if partials:
+    if partial:
         if log: log(f"resuming the interrupted run in {source.name} (VQ-VAE step {done})")
         shutil.rmtree(staging); return source, saved
-    check_run_ids(out)
+    load_run(out)   # every file checked, and all of one run
     shutil.copy2(out/'vqvae.pt', staging/'vqvae.pt')
     prior = load_file(out/'prior.pt', 'prior') if (out/'prior.pt').is_file() else {}
-    if done == data.config.fit.steps and isinstance(prior.get('fit'), dict): atomic_save(prior['fit'], staging/'prior_fit.pt')
+    if done == data.config.fit.steps and isinstance(prior.get('fit'), dict) and prior['fit'].get('format') == PRIOR_FIT_FORMAT:
+        atomic_save(prior['fit'], staging/'prior_fit.pt')
     if log: log(f"resuming the run in {out} (VQ-VAE step {done}{', and its prior' if (staging/'prior_fit.pt').exists() else ''})")
     return staging, saved
-
-def check_run_ids(out:Path):
-    "Refuse a run folder whose checkpoint, prior and config.json carry different run ids."
-    ids = {'vqvae.pt': read_checkpoint(out/'vqvae.pt').get('run_id'), 'config.json': _read_saved(out).get('run_id')}
-    if (out/'prior.pt').is_file(): ids['prior.pt'] = load_file(out/'prior.pt', 'prior').get('run_id')
-    if len(set(ids.values())) > 1:
-        raise ValueError(f"{out}: its files come from different runs ({', '.join(f'{k} {v}' for k, v in ids.items())}); "
-                         "it cannot be resumed: train it again without resuming")
 
 # %% ../nbs/25_pipeline.ipynb #832cfd7f
 def _start_run(out:Path, data:DataStage, world:int, resume:bool, log) -> tuple[Path, str, bool]:
     "The folder this run writes into (fresh, or the one it continues), its run id, and whether it continues one."
-    staging = staging_folder(out)
-    stale = [] if resume else partial_folders(out)
-    for p in stale: shutil.rmtree(p, ignore_errors=True)
-    if stale and log: log(f"removed {len(stale)} partial folder(s) of an interrupted run of {out.name} (resume would have continued it)")
-    saved = {}
+    stale = [] if resume else clean_partials(out)
+    if stale and log: log(f"removed {len(stale)} partial folder(s) an interrupted run of {out.name} left (resume would have continued it)")
+    staging, saved = staging_folder(out), {}
     if resume: staging, saved = _continue_run(out, staging, data, world, log)
     run_id = saved.get('run_id') or new_run_id()
-    atomic_write_text(staging/'config.json', json.dumps(dict(format=RUN_FORMAT, run_id=run_id, config=data.config.to_dict(),
-                                                             data_fingerprint=data.fingerprint, world_size=world), indent=1) + '\n')
+    mark_run_folder(staging, run_id, config=data.config.to_dict(), data_fingerprint=data.fingerprint, world_size=world)
     return staging, run_id, resume
 
 # %% ../nbs/25_pipeline.ipynb #17f3873f
@@ -305,7 +287,7 @@ def _interrupted(staging:Path, out:Path) -> RunInterrupted:
                           f"from its last checkpoint, or delete that folder", resume='resume')
 
 # %% ../nbs/25_pipeline.ipynb #dcab1269
-def _run(config:RunConfig, out:Path, device, progress:bool, resume:bool, log, start:float) -> RunResult:
+def _run(config:RunConfig, out:Path, device, progress:bool, resume:bool, log, start:float, keep_previous:int|None) -> RunResult:
     "Lock `out`, run every stage into a folder beside it, and publish that folder as `out`; an interrupt keeps the folder to resume."
     world = rank_and_world()[1]
     with contextlib.ExitStack() as stack:
@@ -321,33 +303,37 @@ def _run(config:RunConfig, out:Path, device, progress:bool, resume:bool, log, st
         except BaseException:
             rank0_result(shutil.rmtree, staging, True); raise
         metrics = json.loads(json.dumps(dict(result.metrics, total_seconds=time.time() - start)))   # plain values, as metrics.json holds them
-        rank0_result(_publish_run, staging, out, metrics)
+        published = rank0_result(_publish_run, staging, out, metrics, keep_previous)
     if log:
         log('  '.join(f'{k} {_fmt(metrics[k])}' for k in SUMMARY_KEYS))
         log(f'wrote {out}/: {", ".join(RUN_FILES + tuple(f for f in OPTIONAL_RUN_FILES if (out/f).is_file()))}')
+        if published.previous: log(f'the run it replaces is kept in {published.previous}' + (f' (the one before in {published.archived})' if published.archived else ''))
+        for gone in published.removed: log(f'removed the earlier run {gone} (keep_previous={keep_previous})')
     return dataclasses.replace(result, metrics=metrics)
 
 def _fmt(v): return 'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else str(v)
 
-def _publish_run(staging:Path, out:Path, metrics:dict):
-    "Write `metrics.json` into the finished run and give it its name."
+def _publish_run(staging:Path, out:Path, metrics:dict, keep_previous:int|None):
+    "Write `metrics.json` into the finished run and give it its name; where the runs it replaced went (`publish`'s answer)."
     atomic_write_text(staging/'metrics.json', json.dumps(metrics, indent=2) + '\n')
-    publish(staging, out)
+    return publish(staging, out, keep_previous)
 
 # %% ../nbs/25_pipeline.ipynb #3776702c
 def run_training(config:RunConfig,     # from `make_config`, or a `RunConfig` built by hand
-                 out,                  # the run folder to write; a run already there is kept as `<out>.previous`
+                 out,                  # the run folder to write: new, empty, or a run folder (kept as `<out>.previous`)
                  device='auto',        # 'auto' (CUDA, then MPS, then CPU) or a device
                  progress:bool=True,   # progress bars
                  resume:bool=False,    # continue the interrupted run of `out`, or the run in `out` with more steps
                  log=print,            # where the stage lines go (None: nowhere)
+                 keep_previous:int|None=None, # keep only this many earlier runs of `out` (None: every one)
                 ) -> RunResult:
     "Train the VQ-VAE and its prior as `config` says, evaluate them, and write the run folder `out` as a unit."
-    start, out = time.time(), Path(out).expanduser()
+    start, d = time.time(), config.data
+    out = check_out_folder(out, [p for p in (d.images, d.labels) if p] + [default_data_root(d.root)])   # before any work
     rank, world, local_rank, own_group = join_process_group(device)   # under torchrun: every process runs this
     try:
         device = fit_device(device, local_rank, world) if world > 1 else resolve_device(device)
         if rank != 0: log, progress = None, False   # rank 0 speaks and writes; the others compute
-        return _run(config, out, device, progress, resume, log, start)
+        return _run(config, out, device, progress, resume, log, start, keep_previous)
     finally:
         if own_group: torch.distributed.destroy_process_group()
