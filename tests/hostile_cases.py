@@ -86,21 +86,21 @@ def idx_pair(name, pix, labels):
 for opt, value, expect in [
     ('--steps', '0', 'steps must be an integer at least 1'), ('--steps', '-5', 'steps must be an integer at least 1'),
     ('--steps', 'many', 'invalid int value'), ('--steps', '1e9', 'invalid int value'), ('--steps', '2.5', 'invalid int value'),
-    ('--prior-steps', '0', 'prior steps must be'), ('--batch-size', '0', 'batch_size must be'), ('--batch-size', '-1', 'batch_size'),
-    ('--lr', '0', 'train lr must be a finite number'), ('--lr', '-1', 'train lr'), ('--lr', 'nan', 'train lr'), ('--lr', 'inf', 'train lr'),
-    ('--beta', 'nan', 'VQVAEConfig.beta must be a finite number'), ('--beta', 'inf', 'VQVAEConfig.beta'), ('--beta', '-1', 'VQVAEConfig.beta'),
-    ('--num-codes', '0', 'num_codes'), ('--num-codes', '-5', 'num_codes'), ('--num-codes', '1e9', 'invalid int value'),
-    ('--code-dim', '0', 'code_dim'), ('--hidden', '0', 'hidden'), ('--hidden', '-3', 'hidden'),
-    ('--prior-hidden', '0', 'prior hidden'), ('--prior-layers', '0', 'prior num_layers'),
-    ('--held-out', '0', 'held_out'), ('--held-out', '1', 'held_out'), ('--held-out', '1.5', 'held_out'), ('--held-out', 'nan', 'held_out'),
+    ('--prior-steps', '0', '--prior-steps must be an integer at least 1'), ('--batch-size', '0', '--batch-size must be'), ('--batch-size', '-1', '--batch-size must be'),
+    ('--lr', '0', '--lr must be a finite number'), ('--lr', '-1', '--lr must be'), ('--lr', 'nan', '--lr must be'), ('--lr', 'inf', '--lr must be'),
+    ('--beta', 'nan', '--beta must be a finite number'), ('--beta', 'inf', '--beta must be'), ('--beta', '-1', '--beta must be'),
+    ('--num-codes', '0', '--num-codes must be'), ('--num-codes', '-5', '--num-codes must be'), ('--num-codes', '1e9', 'invalid int value'),
+    ('--code-dim', '0', '--code-dim must be'), ('--hidden', '0', 'hidden'), ('--hidden', '-3', 'hidden'),
+    ('--prior-hidden', '0', '--prior-hidden must be'), ('--prior-layers', '0', '--prior-layers must be'),
+    ('--held-out', '0', '--held-out must be'), ('--held-out', '1', '--held-out must be'), ('--held-out', '1.5', '--held-out must be'), ('--held-out', 'nan', '--held-out must be'),
     ('--seed', '-1', 'seed must be an integer'), ('--seed', str(2**70), 'seed must be an integer'),
-    ('--num-samples', '0', 'num_samples'), ('--classifier-steps', '0', 'classifier_steps'),
+    ('--num-samples', '0', '--num-samples must be'), ('--classifier-steps', '0', '--classifier-steps must be'),
     ('--quantizer', 'kmeans', "quantizer='kmeans'"), ('--likelihood', 'gaussian', "likelihood='gaussian'"),
-    ('--dataset', 'svhn', "unknown dataset 'svhn'"), ('--dataset', 'idx', '--dataset idx needs --images'),
-    ('--preset', 'bogus', "unknown preset 'bogus'"), ('--split', 'valid', "--split must be 'train' or 'test'"),
+    ('--dataset', 'svhn', "--dataset='svhn' is not one of"), ('--dataset', 'idx', '--dataset idx reads your own files: give --images'),
+    ('--preset', 'bogus', "invalid choice: 'bogus'"), ('--split', 'valid', "--split='valid' is not one of ('train', 'test')"),
     ('--device', 'gpu', 'is not a device'), ('--device', 'meta', 'is not available on this machine'),
     ('--device', 'xpu', 'is not available on this machine'), ('--device', 'mps', 'is not available on this machine'),
-    ('--images', 'x.gz', 'not for --dataset digits'), ('--stepz', '3', 'unrecognized arguments')]:
+    ('--images', 'x.gz', "--images 'x.gz': no such file or folder"), ('--stepz', '3', 'unrecognized arguments')]:
     if opt == '--device' and value == 'mps' and torch.backends.mps.is_available(): continue
     cli(f'train {opt} {value}', ['train', opt, value, '--out', TMP/'never'], expect)
 if not torch.cuda.is_available(): cli('train --device cuda', ['train', '--device', 'cuda', '--out', TMP/'never'], "'cuda' is not available")
@@ -112,9 +112,9 @@ cli('train --num-codes 1000000000 (memory)', ['train', '--num-codes', '100000000
 cli('train --prior-hidden 100000 (memory)', ['train', '--prior-hidden', '100000', '--out', TMP/'never'], 'GiB to train')
 cli('train --batch-size larger than the data', ['train', *idx_pair('b', images(20), np.arange(20, dtype=np.uint8) % 10), '--batch-size', '64', '--out', TMP/'never'], 'lower batch_size')
 (TMP/'a-file').write_text('x')
-cli('train --loss-scale image', ['train', '--loss-scale', 'image', '--out', TMP/'never'], "VQVAEConfig.loss_scale='image' is not one of")
+cli('train --loss-scale image', ['train', '--loss-scale', 'image', '--out', TMP/'never'], "--loss-scale='image' is not one of")
 cli('train --pictures mosaic', ['train', '--pictures', 'code_maps,mosaic', '--out', TMP/'never'], "unknown picture(s) 'mosaic'")
-cli('train --arch resnet', ['train', '--arch', 'resnet', '--out', TMP/'never'], "VQVAEConfig.arch")
+cli('train --arch resnet', ['train', '--arch', 'resnet', '--out', TMP/'never'], "--arch='resnet' is not one of")
 cli('train --prior-dim with the PixelCNN', ['train', '--prior-dim', '64', '--out', TMP/'never'], "prior:")
 cli('train --out is a file', ['train', '--out', TMP/'a-file', *QUICK], 'is a file')
 cli('train --out under a file', ['train', '--out', TMP/'a-file'/'run', *QUICK], 'a-file')
@@ -122,10 +122,10 @@ cli('train --resume with nothing to resume', ['train', '--out', TMP/'fresh', '--
 for args, expect in [([], 'at least one factor'), (['--vary', 'beta'], 'write NAME=V1,V2'), (['--vary', 'bta=1,2'], 'not an option a sweep can vary'),
                      (['--vary', 'prior-lr=1e-3,1e-4'], 'not an option a sweep can vary'), (['--vary', 'num-codes=16,2.5'], "'2.5' is not a whole number"),
                      (['--vary', 'lr=1e-3,fast'], "'fast' is not a number"), (['--vary', 'lr=1e-3,0'], '--vary lr=0.0'),
-                     (['--vary', 'quantizer=grad,kmeans'], '--vary quantizer=kmeans'), (['--vary', 'beta=1,1.0'], 'appears twice'),
+                     (['--vary', 'quantizer=grad,kmeans'], "--vary quantizer='kmeans': --quantizer='kmeans' is not one of"), (['--vary', 'beta=1,1.0'], 'appears twice'),
                      (['--vary', 'beta=1', '--vary', 'beta=2'], 'given twice'), (['--vary', 'beta=1,2', '--mode', 'latin'], "--mode must be 'ofat'"),
-                     (['--vary', 'beta=1,2', '--subset', '-5'], '--subset -5'), (['--vary', 'hidden=8,100000'], 'GiB to train'),
-                     (['--vary', 'dataset=digits,svhn'], "unknown dataset 'svhn'")]:
+                     (['--vary', 'beta=1,2', '--subset', '-5'], '--subset must be an integer at least 1, got -5'), (['--vary', 'hidden=8,100000'], 'GiB to train'),
+                     (['--vary', 'dataset=digits,svhn'], "--dataset='svhn' is not one of")]:
     cli(f"sweep {' '.join(args)}", ['sweep', *args, '--out', TMP/'never-sweep', '--quiet'], expect)
 cli('sweep --out is a file', ['sweep', '--vary', 'beta=1,2', '--out', TMP/'a-file', '--steps', '4', '--batch-size', '8', '--quiet'], 'is a file')
 
@@ -166,9 +166,9 @@ cli('train idx: 2 GiB sparse file', ['train', '--dataset', 'idx', '--images', sp
 # ------------------------------------------------------------------ command line: the perceptual loss
 for argv, expect in [
     (['--compare-pixel'], '--compare-pixel trains a pixel-only model beside a perceptual one'),
-    (['--perceptual', '--disc-start', '-1'], 'disc_start must be an integer at least 0'),
-    (['--perceptual', '--disc-weight', 'nan'], 'disc_weight must be a finite number'),
-    (['--preset', 'perceptual-mnist', '--dataset', 'digits', '--disc-weight', '-1'], 'disc_weight must be a finite number')]:
+    (['--perceptual', '--disc-start', '-1'], '--disc-start must be an integer at least 0'),
+    (['--perceptual', '--disc-weight', 'nan'], '--disc-weight must be a finite number'),
+    (['--preset', 'perceptual-mnist', '--dataset', 'digits', '--disc-weight', '-1'], '--disc-weight must be a finite number')]:
     cli(f'train {" ".join(argv)}', ['train', *argv, '--out', TMP/'never'], expect)
 def perceptual_preset_with_twin():
     out = TMP/'perceptual'
@@ -198,7 +198,7 @@ for argv, expect in [
     (['--device', 'meta'], 'is not available'), (['--seed', '-1'], 'seed')]:
     cli(f'sample {" ".join(argv)}', lambda argv=argv: ['sample', '--run', run_folder(), '--out', TMP/'s.png', *argv], expect)
 cli('sample --out x.jpg', lambda: ['sample', '--run', run_folder(), '--out', TMP/'x.jpg'], 'must name a .png file')
-cli('sample without --run', ['sample', '--out', TMP/'s.png'], '--run DIR is required')
+cli('sample without --run', ['sample', '--out', TMP/'s.png'], 'the following arguments are required: --run')
 cli('sample --run missing', ['sample', '--run', TMP/'nowhere', '--out', TMP/'s.png'], 'no run folder at')
 cli('sample --run is a file', ['sample', '--run', TMP/'a-file', '--out', TMP/'s.png'], 'is a file')
 cli('sample --run empty folder', lambda: ['sample', '--run', (TMP/'empty-run').mkdir(exist_ok=True) or TMP/'empty-run', '--out', TMP/'s.png'], 'vqvae.pt and prior.pt missing')
@@ -235,7 +235,7 @@ def resume_fewer_steps():
 check('train --resume with fewer steps', resume_fewer_steps)
 def resume_changed_lr():
     out = TMP/'resumed'
-    _run_cli(['train', '--out', out, '--resume', *QUICK, '--lr', '0.01'], 'resume with the same options', 2)
+    _run_cli(['train', '--out', out, '--resume', *QUICK, '--lr', '0.01'], 'resume with the same settings', 2)
 check('train --resume with another --lr', resume_changed_lr)
 def retrain_fails_late():
     out = quick_run('late')
@@ -308,7 +308,7 @@ def mismatched_prior():
     sample_images(vq, prior, 2)
 api('sample_images with a K=8 prior and a K=16 VQ-VAE', mismatched_prior, 'codes')
 api('load_checkpoint of a directory', lambda: load_checkpoint(TMP), 'no vqvae_nb checkpoint at')
-api('load_prior of a checkpoint', lambda: (save_checkpoint(TMP/'vq.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)), load_prior(TMP/'vq.pt')), 'is not a vqvae_nb prior file')
+api('load_prior of a checkpoint', lambda: (save_checkpoint(TMP/'vq.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)), load_prior(TMP/'vq.pt', GatedPixelCNN)), 'is not a vqvae_nb prior file')
 api('read_idx of a missing file', lambda: read_idx(TMP/'missing.idx'), 'missing.idx', FileNotFoundError)
 api('ImageTensorDataset of 3-D images', lambda: ImageTensorDataset(torch.zeros(4, 28, 28)), '(N,C,H,W)')
 api('get_dataset unknown', lambda: get_dataset('svhn'), "unknown dataset 'svhn'")
@@ -482,7 +482,7 @@ def tiny_run(folder, run_id):
     torch.manual_seed(0); save_checkpoint(folder/'vqvae.pt', VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4))
     sha = R.stamp_checkpoint(folder/'vqvae.pt', run_id)
     kwargs = dict(num_codes=8, hidden=8, num_layers=2, num_classes=10)
-    save_prior(folder/'prior.pt', GatedPixelCNN(**kwargs), kwargs, (7, 7), run_id=run_id, vqvae_sha256=sha)
+    save_prior(folder/'prior.pt', GatedPixelCNN(**kwargs), (7, 7), run_id=run_id, vqvae_sha256=sha)
     (folder/'metrics.json').write_text(json.dumps({'run_id': run_id}))
     return folder
 def concurrent_publish_and_load():
@@ -541,20 +541,20 @@ def marker_edit():
 cli('sample: run.json with a run_id of 5', marker_edit, "run.json: field 'run_id' must be a string, got 5")
 
 # sampling bounded: nothing allocates for a request it cannot hold
-cli('sample --n 1000000000', lambda: ['sample', '--run', run_folder(), '--out', TMP/'s.png', '--n', '1000000000'], 'GiB in memory')
+cli('sample --n 1000000000', lambda: ['sample', '--run', run_folder(), '--out', TMP/'s.png', '--n', '1000000000'], 'image viewers refuse larger ones')
 from vqvae_nb.runs import write_samples, sample_run, save_grid
-api('write_samples: a grid of a billion', lambda: write_samples(run_folder(), 10**9, TMP/'huge.png'), 'image viewers refuse larger ones')
-api('write_samples: an array the disk cannot hold', lambda: write_samples(run_folder(), 10**13, TMP/'huge.npy'), 'GiB free')
-api('write_samples: a billion PNG files', lambda: write_samples(run_folder(), 10**9, TMP/'huge-folder'), 'free')
-api('write_samples: a .jpg', lambda: write_samples(run_folder(), 4, TMP/'x.jpg'), 'out must name a .png file (one grid), a .npy file')
+api('write_samples: a grid of a billion', lambda: write_samples(run_folder(), TMP/'huge.png', 10**9), 'image viewers refuse larger ones')
+api('write_samples: an array the disk cannot hold', lambda: write_samples(run_folder(), TMP/'huge.npy', 10**13), 'GiB free')
+api('write_samples: a billion PNG files', lambda: write_samples(run_folder(), TMP/'huge-folder', 10**9), 'free')
+api('write_samples: a .jpg', lambda: write_samples(run_folder(), TMP/'x.jpg', 4), 'out must name a .png file (one grid), a .npy file')
 def write_samples_forms():
     r = load_run(run_folder())
     images, _ = sample_run(r, n=10, seed=3, batch_size=4)
-    arr = np.load(write_samples(r, 10, TMP/'ten.npy', seed=3, batch_size=4))
+    arr = np.load(write_samples(r, TMP/'ten.npy', 10, seed=3, batch_size=4))
     assert arr.shape == (10, 1, 28, 28) and arr.dtype == np.uint8
     assert np.abs(arr.astype(int) - (images.numpy() * 255).round().astype(int)).max() <= 1, 'not sample_run\'s images'
-    assert len(list(write_samples(r, 10, TMP/'ten', seed=3, batch_size=4).iterdir())) == 10
-    write_samples(r, 10, TMP/'ten.png', seed=3, batch_size=4)
+    assert len(list(write_samples(r, TMP/'ten', 10, seed=3, batch_size=4).iterdir())) == 10
+    write_samples(r, TMP/'ten.png', 10, seed=3, batch_size=4)
 check('write_samples writes sample_run\'s images as an array, a folder or a grid', write_samples_forms)
 api('save_grid of an empty batch', lambda: save_grid(torch.zeros(0, 1, 28, 28), TMP/'none.png'), 'images is an empty batch')
 

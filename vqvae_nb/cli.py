@@ -11,15 +11,15 @@ from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['CONFIG_GROUPS', 'COMMANDS', 'USER_ERRORS', 'OPTION_OF', 'option_help', 'add_config_options', 'train_parser',
-           'add_run_options', 'default_out', 'train', 'sweep_parser', 'sweep', 'sample_parser', 'sample', 'spell',
-           'error_message', 'usage', 'main']
+           'add_run_options', 'default_out', 'train', 'sweep_parser', 'sweep', 'function_parser', 'sample_parser',
+           'sample', 'spell', 'error_message', 'usage', 'main']
 
 # %% ../nbs/28_cli.ipynb #c632f650
 import vqvae_nb
 from .core import resolve_device, ArgumentError
 from .data import DatasetUnavailableError
 from .config import OPTIONS, PRESETS, make_config, preset_of, profile_defaults
-from .runs import RunFolderBusy, sample_run, save_grid
+from .runs import RunFolderBusy, write_samples
 from .pipeline import run_training, RunInterrupted
 from .sweep import FACTOR_GROUPS, parse_factors, run_sweep
 
@@ -57,6 +57,7 @@ def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='vqvae_nb train', description=train.__doc__, argument_default=argparse.SUPPRESS)
     add_run_options(add_config_options(p, CONFIG_GROUPS)['run'], 'run folder to write (default: runs/<preset or dataset>); a run already there is kept beside it')
     p.add_argument('--resume', action='store_true', help='continue the interrupted run of --out, or the run in --out with more steps')
+    p.add_argument('--keep-previous', type=int, metavar='N', help='keep only the newest N earlier runs of --out (default: every one)')
     return p
 
 def add_run_options(group, out_help:str):
@@ -70,11 +71,12 @@ def default_out(config, kind:str='') -> Path:
     "Where a command writes when --out is not given: runs/<kind><preset or dataset>."
     return Path('runs')/f'{kind}{preset_of(config) or config.data.dataset}'
 
-def train(out:str|None=None, preset:str|None=None, resume:bool=False, device:str='auto', quiet:bool=False, **options) -> dict:
+def train(out:str|None=None, preset:str|None=None, resume:bool=False, keep_previous:int|None=None, device:str='auto', quiet:bool=False,
+          **options) -> dict:
     "Train a VQ-VAE and its prior, evaluate both, and write vqvae.pt, prior.pt, metrics.json and pictures to a run folder."
     config = make_config(preset, **options)
-    out = default_out(config) if out is None else Path(out)
-    return run_training(config, out, device=device, progress=not quiet, resume=resume, log=print).metrics
+    out = default_out(config) if out is None else out
+    return run_training(config, out, device=device, progress=not quiet, resume=resume, log=print, keep_previous=keep_previous).metrics
 
 # %% ../nbs/28_cli.ipynb #5ad01d58
 def sweep_parser() -> argparse.ArgumentParser:
@@ -95,30 +97,28 @@ def sweep(vary:list|None=None, mode:str='ofat', out:str|None=None, device:str='a
 # %% ../nbs/28_cli.ipynb #52d9ead9
 def _type_of(hint) -> type:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+    kind = args[0] if args else hint
+    return kind if kind in (int, float) else str
 
-def sample_parser() -> argparse.ArgumentParser:
-    "`vqvae_nb sample`'s options: the run, the file to write, the grid's rows, and `sample_run`'s own arguments with their comments."
-    p = argparse.ArgumentParser(prog='vqvae_nb sample', description=sample.__doc__, argument_default=argparse.SUPPRESS)
-    p.add_argument('--run', help='run folder written by `vqvae_nb train`')
-    p.add_argument('--out', help='PNG file to write')
-    p.add_argument('--nrow', type=int, help=f"images per row of the grid (default {inspect.signature(save_grid).parameters['nrow'].default})")
-    docs, hints = docments(sample_run), typing.get_type_hints(sample_run)
-    for name, param in inspect.signature(sample_run).parameters.items():
-        if name == 'run': continue
-        kind = _type_of(hints.get(name, str))
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind if kind in (int, float) else str,
-                       help=f"{docs.get(name) or name} (default {param.default})")
+def function_parser(fn, prog:str) -> argparse.ArgumentParser:
+    "A command's parser made from a library function: one option per argument, its comment as help, its default shown; an argument without a default is required."
+    p = argparse.ArgumentParser(prog=prog, description=fn.__doc__, argument_default=argparse.SUPPRESS)
+    docs, hints = docments(fn), typing.get_type_hints(fn)
+    for name, param in inspect.signature(fn).parameters.items():
+        required = param.default is inspect.Parameter.empty
+        help = (docs.get(name) or name) + ('' if required else f' (default {param.default})')
+        p.add_argument(f"--{name.replace('_', '-')}", type=_type_of(hints.get(name, str)), required=required, help=help)
     return p
 
-def sample(run:str|None=None, out:str|None=None, nrow:int|None=None, **options) -> Path:
-    "Draw new images from a trained run's prior, decode them, and save them as one PNG grid."
-    if not run: raise ArgumentError('{run} DIR is required: the folder `vqvae_nb train` wrote', run='run')
-    if not out: raise ArgumentError('{out} FILE.png is required', out='out')
-    if not str(out).lower().endswith('.png'): raise ArgumentError(f"{{out}} must name a .png file, got {out!r}", out='out')
-    images, _ = sample_run(run, **options)
-    path = save_grid(images, out, **({} if nrow is None else dict(nrow=nrow)))
-    print(f"wrote {len(images)} samples to {path}" + (f" (class {options['label']})" if options.get('label') is not None else ''))
+def sample_parser() -> argparse.ArgumentParser:
+    "`vqvae_nb sample`'s options: `write_samples`'s arguments."
+    return function_parser(write_samples, 'vqvae_nb sample')
+
+def sample(**options) -> Path:
+    "Draw new images from a trained run's prior and write them: one PNG grid, a .npy array, or a folder of PNG files."
+    path = write_samples(**options)
+    n, label = options.get('n', inspect.signature(write_samples).parameters['n'].default), options.get('label')
+    print(f"wrote {n} samples to {path}" + (f' (class {label})' if label is not None else ''))
     return path
 
 # %% ../nbs/28_cli.ipynb #915335fa

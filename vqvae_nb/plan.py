@@ -25,6 +25,10 @@ from .config import RunConfig, DataFacts, adapt_config, make_config, with_values
 def load_data(config:RunConfig) -> tuple:
     "The (train, held-out) datasets of a run configuration."
     d = config.data
+    for name in ('images', 'labels'):   # your own files: there, before anything is read
+        path = getattr(d, name)
+        if path and not Path(path).expanduser().exists():
+            raise ArgumentError(f"{{{name}}} {literal(str(path))}: no such file or folder", **{name: f'data.{name}'})
     if d.dataset in ('idx', 'folder'):
         own = dict(images=Path(d.images).expanduser(), labels=Path(d.labels).expanduser() if d.labels else None) if d.dataset == 'idx' else dict(
             images=Path(d.images).expanduser(), image_size=d.image_size, root=d.root)

@@ -269,7 +269,7 @@ def sample_run(run,                    # a run folder, or the dictionary `load_r
     size = n * int(np.prod(_image_shape(r))) * 4
     if size > MAX_SAMPLE_BYTES:
         raise ArgumentError(f"{{n}}={n} images take {size / 2**30:,.1f} GiB in memory, more than {MAX_SAMPLE_BYTES / 2**30:g} GiB; "
-                            f"write them to disk batch by batch with write_samples(run, n, 'samples.npy') (or a folder, or a .png grid)", n='n')
+                            f"write them to disk batch by batch with write_samples(run, 'samples.npy', n) (or a folder, or a .png grid)", n='n')
     batches = list(_sample_batches(r, n, label, temperature, seed, batch_size))
     return torch.cat([b[0] for b in batches]), None if batches[0][1] is None else torch.cat([b[1] for b in batches])
 
@@ -362,8 +362,8 @@ def _sample_form(out) -> tuple[str, Path]:
     return form, path
 
 def write_samples(run,                    # a run folder, or the dictionary `load_run` returns
-                  n:int,                  # how many images
                   out,                    # a .png file (one grid), a .npy file (uint8 (n, C, H, W)) or a folder (one PNG per image)
+                  n:int=64,               # how many images
                   label:int|None=None,    # draw every image for this class (class-conditional priors only)
                   temperature:float=1.0,  # divides the prior's logits
                   seed:int=0,             # seeds the draw: the images are `sample_run`'s
