@@ -1,4 +1,4 @@
-"""Workers of the tests that start several processes (nbs/26_distributed.ipynb, nbs/00_core.ipynb).
+"""Workers of the tests that start several processes (nbs/27_distributed.ipynb, nbs/00_core.ipynb).
 
 Each runs in a process that `vqvae_nb.core.spawn_workers('tests/workers.py:name', world_size, *args)` starts with
 torchrun's environment, is called as `fn(rank, world_size, *args)`, and returns tensors and plain values.
@@ -76,3 +76,14 @@ def classifier_worker(rank:int, world_size:int, images, labels, num_classes:int,
         dataset.num_classes = num_classes
         return {'state': train_classifier(dataset, device='cpu', shard=True, **fit_kwargs).state_dict()}
     finally: dist.destroy_process_group()
+
+
+def run_worker(rank:int, world_size:int, config:dict, out:str, resume:bool=False) -> dict:
+    "One process of `run_training` (which joins the process group itself): its log lines, its metrics and the weights it ends with."
+    import json
+    from vqvae_nb.config import RunConfig
+    from vqvae_nb.pipeline import run_training
+    lines = []
+    result = run_training(RunConfig.from_dict(config), out, device='cpu', progress=False, resume=resume, log=lines.append)
+    return dict(lines=lines, metrics=json.loads(json.dumps(result.metrics)), prior_state=result.prior.state_dict(),
+                vqvae_state=result.vqvae.state_dict())

@@ -257,7 +257,9 @@ def _start_run(out:Path, data:DataStage, world:int, resume:bool, log) -> tuple[P
     stale = [] if resume else clean_partials(out)
     if stale and log: log(f"removed {len(stale)} partial folder(s) an interrupted run of {out.name} left (resume would have continued it)")
     staging, saved = staging_folder(out), {}
-    if resume: staging, saved = _continue_run(out, staging, data, world, log)
+    if resume:
+        try: staging, saved = _continue_run(out, staging, data, world, log)
+        except BaseException: shutil.rmtree(staging, ignore_errors=True); raise
     run_id = saved.get('run_id') or new_run_id()
     mark_run_folder(staging, run_id, config=data.config.to_dict(), data_fingerprint=data.fingerprint, world_size=world)
     return staging, run_id, resume
