@@ -12,7 +12,7 @@ from fastcore.docments import docments
 # %% auto #0
 __all__ = ['CONFIG_GROUPS', 'COMMANDS', 'USER_ERRORS', 'OPTION_OF', 'option_help', 'add_config_options', 'train_parser',
            'add_run_options', 'default_out', 'train', 'sweep_parser', 'sweep', 'function_parser', 'sample_parser',
-           'sample', 'spell', 'error_message', 'usage', 'main']
+           'encode', 'decode', 'reconstruct', 'sample', 'spell', 'error_message', 'usage', 'main']
 
 # %% ../nbs/28_cli.ipynb #c632f650
 import vqvae_nb
@@ -20,6 +20,7 @@ from .core import resolve_device, ArgumentError
 from .data import DatasetUnavailableError
 from .config import OPTIONS, PRESETS, make_config, preset_of, profile_defaults
 from .runs import RunFolderBusy, write_samples
+from .codes import encode_pictures, decode_codes_file, reconstruct_pictures
 from .pipeline import run_training, RunInterrupted
 from .sweep import FACTOR_GROUPS, parse_factors, run_sweep
 
@@ -96,9 +97,8 @@ def sweep(vary:list|None=None, mode:str='ofat', out:str|None=None, device:str='a
 
 # %% ../nbs/28_cli.ipynb #52d9ead9
 def _type_of(hint) -> type:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    kind = args[0] if args else hint
-    return kind if kind in (int, float) else str
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return args[0] if len(args) == 1 and args[0] in (int, float) else str   # text where the library reads several kinds
 
 def function_parser(fn, prog:str) -> argparse.ArgumentParser:
     "A command's parser made from a library function: one option per argument, its comment as help, its default shown; an argument without a default is required."
@@ -107,12 +107,25 @@ def function_parser(fn, prog:str) -> argparse.ArgumentParser:
     for name, param in inspect.signature(fn).parameters.items():
         required = param.default is inspect.Parameter.empty
         help = (docs.get(name) or name) + ('' if required else f' (default {param.default})')
-        p.add_argument(f"--{name.replace('_', '-')}", type=_type_of(hints.get(name, str)), required=required, help=help)
+        kind = dict(action=argparse.BooleanOptionalAction) if hints.get(name) is bool else dict(type=_type_of(hints.get(name, str)))
+        p.add_argument(f"--{name.replace('_', '-')}", required=required, help=help, **kind)
     return p
 
 def sample_parser() -> argparse.ArgumentParser:
     "`vqvae_nb sample`'s options: `write_samples`'s arguments."
     return function_parser(write_samples, 'vqvae_nb sample')
+
+def encode(**options) -> Path:
+    "Write the code map, name and label of every picture (an IDX file, a folder, or one picture) to an .npz file, with a trained run's VQ-VAE."
+    path = encode_pictures(**options); print(f'wrote the codes to {path}'); return path
+
+def decode(**options) -> Path:
+    "Turn a file of code maps written by `vqvae_nb encode` back into pictures: one PNG grid, a .npy array, or a folder of PNG files."
+    path = decode_codes_file(**options); print(f'wrote the decoded pictures to {path}'); return path
+
+def reconstruct(**options) -> Path:
+    "Rebuild pictures through a trained run's codes (encode, then decode) and write them: one PNG grid, a .npy array, or a folder of PNG files."
+    path = reconstruct_pictures(**options); print(f'wrote the rebuilt pictures to {path}'); return path
 
 def sample(**options) -> Path:
     "Draw new images from a trained run's prior and write them: one PNG grid, a .npy array, or a folder of PNG files."
@@ -122,7 +135,10 @@ def sample(**options) -> Path:
     return path
 
 # %% ../nbs/28_cli.ipynb #915335fa
-COMMANDS = {'train': (train_parser, train), 'sample': (sample_parser, sample), 'sweep': (sweep_parser, sweep)}
+COMMANDS = {'train': (train_parser, train), 'sample': (sample_parser, sample), 'sweep': (sweep_parser, sweep),
+            'encode': (lambda: function_parser(encode_pictures, 'vqvae_nb encode'), encode),
+            'decode': (lambda: function_parser(decode_codes_file, 'vqvae_nb decode'), decode),
+            'reconstruct': (lambda: function_parser(reconstruct_pictures, 'vqvae_nb reconstruct'), reconstruct)}
 # what a user can cause and fix: bad values, missing or unwritable files (OSError covers a full disk), a busy run folder
 USER_ERRORS = (ValueError, TypeError, OSError, DatasetUnavailableError, RunFolderBusy)
 OPTION_OF = {p: '--' + o.name for o in OPTIONS.values() for p in o.paths}   # a configuration field -> its option
@@ -140,10 +156,11 @@ def error_message(err:BaseException) -> str:
 def usage() -> str:
     "The top-level help: the subcommands and one example each."
     lines = ['usage: vqvae_nb <command> [options]', '', 'commands:']
-    lines += [f'  {name:<8}{run.__doc__}' for name, (_, run) in COMMANDS.items()]
+    lines += [f'  {name:<12}{run.__doc__}' for name, (_, run) in COMMANDS.items()]
     lines += ['', 'examples:', '  vqvae_nb train                           # digits, offline, a few minutes on a CPU',
               '  vqvae_nb train --preset paper-cifar10    # the paper\'s CIFAR-10 configuration (downloads CIFAR-10)',
               '  vqvae_nb sample --run runs/digits --label 3 --out threes.png',
+              '  vqvae_nb encode --run runs/digits --images my_pictures/ --out codes.npz',
               '  vqvae_nb sweep --vary beta=0.25,1.25 --vary num-codes=16,64 --steps 500',
               '', "run 'vqvae_nb <command> --help' for a command's options"]
     return '\n'.join(lines)

@@ -12,7 +12,7 @@ import torch
 # %% auto #0
 __all__ = ['RUN_FILE_NAMES', 'MAX_SAMPLE_BYTES', 'MAX_GRID_PIXELS', 'check_run_files', 'read_run_files', 'check_marker',
            'check_metrics', 'check_vqvae_file', 'check_prior_file', 'load_run', 'sample_run', 'save_grid',
-           'write_samples']
+           'write_samples', 'write_images']
 
 # %% ../nbs/21_runs.ipynb #19ef8824
 from .core import check_int, check_number, atomic_file, load_weights, resolve_device, ArgumentError, ArgumentTypeError, literal
@@ -21,7 +21,7 @@ from .training import CHECKPOINT_FORMAT
 from .prior import PRIOR_FORMAT
 from .config import PRIOR_KINDS
 from .sampling import sample_images, latent_shape_of
-# the writing side, from 13b; imported here too, so that `vqvae_nb.runs` serves both sides
+# the writing side, from 20b; imported here too, so that `vqvae_nb.runs` serves both sides
 from .run_folders import (RunFolderBusy, lock_path, run_lock, holds_lock, RUN_MARKER, RUN_FORMAT, new_run_id, read_marker,
                                   run_id_of, is_run_folder, mark_run_folder, check_out_folder, staging_folder, Published, publish,
                                   previous_runs, partial_folders, find_partial, clean_partials, file_sha256, stamp_checkpoint)
@@ -215,8 +215,13 @@ def load_run(run,                 # a folder written by `vqvae_nb train`
     return r
 
 # %% ../nbs/21_runs.ipynb #b2d4f6a8
-def _class_label(label) -> int|None:
-    "`label` as an int: a class number of any integer kind (Python, NumPy, a one-element tensor), never a bool."
+def _class_label(label, names=None) -> int|None:
+    "`label` as an int: a class number of any integer kind (Python, NumPy, a one-element tensor, its digits as text), never a bool; or a class's name among `names`."
+    if isinstance(label, str):
+        if label.strip().lstrip('-').isdigit(): return int(label)
+        if names and label in names: return list(names).index(label)
+        known = f"its classes are {', '.join(map(str, names))}" if names else 'this run has no class names'
+        raise ArgumentError(f"{{label}} {literal(label)} is neither a class number nor a class name: {literal(known)[1:-1]}", label='label')
     if isinstance(label, torch.Tensor) and label.numel() == 1 and not (label.is_floating_point() or label.is_complex() or label.dtype == torch.bool):
         label = label.item()
     if label is None or (isinstance(label, numbers.Integral) and not isinstance(label, (bool, np.bool_))): return None if label is None else int(label)
@@ -250,15 +255,15 @@ def _sampling_setup(run, n, label, temperature, seed, device, batch_size) -> tup
     "Check the arguments of a draw and load the run: (the loaded run, the label as an int)."
     check_int('n', n, 1); check_int('batch_size', batch_size, 1); check_int('seed', seed, 0, 2**63 - 1)
     check_number('temperature', temperature, 0, low_open=True)
-    label = _class_label(label)
     r = run if isinstance(run, dict) else load_run(run, device)
+    label = _class_label(label, (r.get('metrics') or {}).get('class_names'))
     _check_label(label, r['num_classes'])
     return r, label
 
 @torch.no_grad()
 def sample_run(run,                    # a run folder, or the dictionary `load_run` returns
                n:int=64,               # how many images
-               label:int|None=None,    # draw every image for this class (class-conditional priors only)
+               label:int|str|None=None, # draw every image for this class: its number, or its name (class-conditional priors only)
                temperature:float=1.0,  # divides the prior's logits: below 1 is more typical, above 1 more varied
                seed:int=0,             # seeds the draw
                device='cpu',           # where to sample
@@ -364,7 +369,7 @@ def _sample_form(out) -> tuple[str, Path]:
 def write_samples(run,                    # a run folder, or the dictionary `load_run` returns
                   out,                    # a .png file (one grid), a .npy file (uint8 (n, C, H, W)) or a folder (one PNG per image)
                   n:int=64,               # how many images
-                  label:int|None=None,    # draw every image for this class (class-conditional priors only)
+                  label:int|str|None=None, # draw every image for this class: its number, or its name (class-conditional priors only)
                   temperature:float=1.0,  # divides the prior's logits
                   seed:int=0,             # seeds the draw: the images are `sample_run`'s
                   device='cpu',           # where to sample
@@ -372,16 +377,24 @@ def write_samples(run,                    # a run folder, or the dictionary `loa
                   nrow:int=8,             # a grid's images per row
                  ) -> Path:
     "Draw `n` images from a run and write them to `out` batch by batch, memory bounded by `batch_size`; the path written."
-    form, path = _sample_form(out)
-    check_int('n', n, 1); check_int('nrow', nrow, 1)
+    check_int('n', n, 1)
     r, label = _sampling_setup(run, n, label, temperature, seed, device, batch_size)
-    shape = _image_shape(r)
+    return write_images(_sample_batches(r, n, label, temperature, seed, batch_size), n, _image_shape(r), out, nrow)
+
+def write_images(batches,             # (images (b, C, H, W) in [0, 1], anything) pairs, `n` images in all
+                 n:int,               # how many images the batches hold
+                 shape:tuple,         # (C, H, W) of each
+                 out,                 # a .png file (one grid), a .npy file (uint8 (n, C, H, W)) or a folder (one PNG per image)
+                 nrow:int=8,          # a grid's images per row
+                ) -> Path:
+    "Write images batch by batch to `out`, in the form its name asks for, after checking up front that it can hold them; the path written."
+    form, path = _sample_form(out)
+    check_int('nrow', nrow, 1)
     per_image = int(np.prod(shape))
     if form == 'grid': _check_grid(n, nrow, *shape[1:])
     _check_space(path.parent, n * (per_image if form == 'array' else max(per_image, 4096)), 1 if form != 'folder' else n,
                  f"{n:,} images of {'×'.join(map(str, shape))}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    batches = _sample_batches(r, n, label, temperature, seed, batch_size)
     if form == 'grid': _write_grid(batches, n, nrow, shape, path)
     elif form == 'array': _write_array(batches, n, shape, path)
     else: _write_folder(batches, n, path)
