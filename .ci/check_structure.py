@@ -88,6 +88,12 @@ for py in sorted(pkg.glob('*.py')):
     for line, target in fills_other_tables(tree):
         problems.append(f'{py}:{line}: writes {target}, a table of another module, when imported: give the table its entries where it is defined')
 
+# the command line's options come from the configuration's fields, in groups
+import subprocess
+help_text = subprocess.run([sys.executable, '-m', 'vqvae_nb.cli', 'train', '--help'], capture_output=True, text=True).stdout
+missing = [g for g in ('data', 'model', 'quantizer', 'training', 'perceptual', 'prior', 'evaluation', 'run') if f'\n{g}:\n' not in help_text]
+if missing: problems.append(f"vqvae_nb train --help lacks the option group(s) {missing}")
+
 print(f'{len(order)} modules checked: ' + ', '.join(f'{m} ({len((pkg/(m + ".py")).read_text().splitlines())})'
                                                for m in sorted(order, key=order.get)))
 if problems:

@@ -35,7 +35,9 @@ def option_help(option) -> str:
     kinds = [p.split('.')[1] for p in option.paths] if len(option.paths) > 1 else None
     default = ', '.join(f'{_shown(d)} ({k})' for d, k in zip(option.defaults, kinds)) if kinds else _shown(option.defaults[0])
     adapted = [f'{_shown(v)} for {where}' for p in option.paths for v, where in profile_defaults(p)]
-    text = f"{option.help} (default {default}" + ''.join(f'; {a}' for a in adapted) + ')'
+    said = all(d is None for d in option.defaults) and 'default' in option.help   # the comment says what None means
+    extra = ([] if said else [f'default {default}']) + adapted
+    text = option.help + (f" ({'; '.join(extra)})" if extra else '')
     return text.replace('%', '%%')
 
 def add_config_options(parser:argparse.ArgumentParser, groups:tuple, skip:tuple=()) -> dict:
@@ -46,7 +48,7 @@ def add_config_options(parser:argparse.ArgumentParser, groups:tuple, skip:tuple=
         for o in (o for o in OPTIONS.values() if o.group == group and o.name not in skip):
             kw = dict(dest=o.name.replace('-', '_'), default=argparse.SUPPRESS, help=option_help(o))
             if o.type is bool: kw['action'] = argparse.BooleanOptionalAction
-            else: kw.update(type=_comma_list if o.type is tuple else o.type, metavar={int: 'N', float: 'X', tuple: 'A,B'}.get(o.type, 'NAME'))
+            else: kw.update(type=_comma_list if o.type is tuple else o.type, **({'metavar': {int: 'N', float: 'X', tuple: 'A,B'}[o.type]} if o.type in (int, float, tuple) else {}))
             g.add_argument('--' + o.name, **kw)
     return made
 
@@ -56,9 +58,10 @@ CONFIG_GROUPS = ('data', 'model', 'quantizer', 'training', 'perceptual', 'prior'
 def train_parser() -> argparse.ArgumentParser:
     "`vqvae_nb train`'s options: the run's own, then every field of the run configuration, by group."
     p = argparse.ArgumentParser(prog='vqvae_nb train', description=train.__doc__, argument_default=argparse.SUPPRESS)
-    add_run_options(add_config_options(p, CONFIG_GROUPS)['run'], 'run folder to write (default: runs/<preset or dataset>); a run already there is kept beside it')
-    p.add_argument('--resume', action='store_true', help='continue the interrupted run of --out, or the run in --out with more steps')
-    p.add_argument('--keep-previous', type=int, metavar='N', help='keep only the newest N earlier runs of --out (default: every one)')
+    run = add_config_options(p, CONFIG_GROUPS)['run']
+    add_run_options(run, 'run folder to write (default: runs/<preset or dataset>); a run already there is kept beside it')
+    run.add_argument('--resume', action='store_true', help='continue the interrupted run of --out, or the run in --out with more steps')
+    run.add_argument('--keep-previous', type=int, metavar='N', help='keep only the newest N earlier runs of --out (default: every one)')
     return p
 
 def add_run_options(group, out_help:str):

@@ -31,7 +31,7 @@ from .transformer import TransformerPrior, TransformerConfig
 @dataclass
 class DataConfig(Config):
     "Where a run's images come from and how they are split into training and held-out images."
-    dataset:str|None=None      # digits (embedded, offline) | mnist | fashion_mnist | kmnist | cifar10 | celeba | idx | folder (default: what --images is, else digits)
+    dataset:str|None=None      # digits (embedded, offline) | mnist | fashion_mnist | kmnist | cifar10 | celeba | idx | folder; with images given, what they are
     images:str|None=None       # idx: the IDX file of images; folder: a folder of pictures (class sub-folders give the labels) or one picture
     labels:str|None=None       # idx: the IDX file of labels (a class-conditional prior needs them)
     root:str|None=None         # the data root, where datasets are found and downloaded (default: $VQVAE_NB_DATA, else ~/.cache/vqvae_nb/data)

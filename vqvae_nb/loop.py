@@ -47,6 +47,7 @@ class FitConfig(Config):
     checkpoint_every:int=1000   # steps between checkpoints, and one at the end (when there is a checkpoint file)
 
     def __post_init__(self):
+        if isinstance(self.amp, str) and self.amp.lower() == 'none': self.amp = None   # as a command line writes it
         for name in ('steps', 'batch_size', 'log_every', 'checkpoint_every'): check_int(name, getattr(self, name), 1)
         if self.eval_every is not None: check_int('eval_every', self.eval_every, 1)
         check_number('lr', self.lr, 0, low_open=True)
