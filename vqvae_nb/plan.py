@@ -219,14 +219,14 @@ def data_stage(config:RunConfig, device='cpu', log=print,
     train, valid = loaded or load_data(config)
     channels, size = check_images(train)
     num_classes = check_labels(train, valid, config.data.remap_labels)
-    config, notes = adapt_config(config, DataFacts(len(train), channels, size, torch.device(device).type))
-    model, more = model_for_data(config.model, channels, size)
-    config = dataclasses.replace(config, model=model)
+    model, more = model_for_data(config.model, channels, size)    # first: the profiles see the data's sizes
+    config, notes = adapt_config(config.replace(model=model), DataFacts(len(train), channels, size, torch.device(device).type))
+    model = config.model
     check_pictures(config, model)
     cost = estimate_cost(config, model, _prior_on_meta(config, model, num_classes), len(train), len(valid), num_classes, device)
     check_memory(cost.bytes, device)
     names = getattr(train, 'classes', None) or getattr(getattr(train, 'dataset', None), 'classes', None)
-    stage = DataStage(config, model, train, valid, num_classes, tuple(names) if names else None, tuple(notes + more),
+    stage = DataStage(config, model, train, valid, num_classes, tuple(names) if names else None, tuple(more + notes),
                       data_fingerprint(train, valid), cost)
     if log:
         log(f"data: {config.data.dataset}, {len(train)} training / {len(valid)} held-out images {channels}×{size}×{size}, "
