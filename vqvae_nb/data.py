@@ -252,7 +252,8 @@ def idx_set_dataset(name:str, split:str, root:Path, download:bool) -> IDXDataset
 # %% ../nbs/01_data.ipynb #3b0fcd95
 def _subset(ds, idx) -> ImageTensorDataset:
     part = ImageTensorDataset(ds.images[idx], ds.labels[idx] if ds.labels is not None else None, num_classes=ds.num_classes)
-    if hasattr(ds, 'classes'): part.classes = ds.classes
+    for name in ('classes', 'notes', 'skipped'):   # what the source says of itself holds for its parts
+        if hasattr(ds, name): setattr(part, name, getattr(ds, name))
     return part
 
 def _stratified_held(labels:torch.Tensor, held_out:float, order:torch.Tensor) -> torch.Tensor:

@@ -181,7 +181,8 @@ def collect_metrics(data:DataStage, vq:VQVAEStage, pr:PriorStage, ev:EvaluationS
         train_seconds=vq.seconds + pr.seconds, vqvae_seconds=vq.seconds, prior_seconds=pr.seconds, eval_seconds=ev.seconds,
         total_seconds=None, device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
         conditional=pr.conditional, latent_shape=list(vq.model.latent_shape), num_train=len(data.train), num_valid=len(data.valid),
-        class_names=list(data.class_names) if data.class_names else None, notes=list(data.notes), data_fingerprint=data.fingerprint,
+        class_names=list(data.class_names) if data.class_names else None, notes=list(data.notes), skipped_files=data.skipped_files,
+        data_fingerprint=data.fingerprint,
         config=data.config.to_dict(), vqvae_config=data.model.to_dict(),
         versions=dict(vqvae_nb=vqvae_nb.__version__, torch=torch.__version__, python=platform.python_version()),
         created=datetime.datetime.now().isoformat(timespec='seconds'))

@@ -35,7 +35,8 @@ def load_data(config:RunConfig) -> tuple:
     if d.dataset in ('idx', 'folder'):
         own = dict(images=Path(d.images).expanduser(), labels=Path(d.labels).expanduser() if d.labels else None) if d.dataset == 'idx' else dict(
             images=Path(d.images).expanduser(), image_size=d.image_size, root=d.root)
-        train, valid = holdout_split(get_dataset(d.dataset, **own), d.held_out)
+        mine = get_dataset(d.dataset, **own)   # class folders: each class keeps its share of training pictures
+        train, valid = holdout_split(mine, d.held_out, stratified=d.dataset == 'folder' and mine.labels is not None)
     elif d.split: train, valid = holdout_split(get_dataset(d.dataset, split=d.split, root=d.root, download=d.download), d.held_out)
     else: train, valid = (get_dataset(d.dataset, train=t, root=d.root, download=d.download) for t in (True, False))
     return (train if d.subset is None else subset_of(train, d.subset, config.seed)), valid
@@ -192,6 +193,7 @@ class DataStage:
     notes: tuple             # what was adapted to the data, and why
     fingerprint: str         # the data's identity (`data_fingerprint`)
     cost: Cost               # the time and memory the run is estimated to take
+    skipped_files: int = 0   # files of a folder that were not pictures or could not be read (each named in the dataset's notes)
 
 # %% ../nbs/22_plan.ipynb #67438cb6
 def _prior_on_meta(config:RunConfig, model:VQVAEConfig, num_classes:int|None):
@@ -226,8 +228,11 @@ def data_stage(config:RunConfig, device='cpu', log=print,
     cost = estimate_cost(config, model, _prior_on_meta(config, model, num_classes), len(train), len(valid), num_classes, device)
     check_memory(cost.bytes, device)
     names = getattr(train, 'classes', None) or getattr(getattr(train, 'dataset', None), 'classes', None)
-    stage = DataStage(config, model, train, valid, num_classes, tuple(names) if names else None, tuple(more + notes),
-                      data_fingerprint(train, valid), cost)
+    source = getattr(train, 'dataset', train)   # a subset's images
+    said, skipped = list(getattr(source, 'notes', None) or []), list(getattr(source, 'skipped', None) or [])
+    if skipped: said.append(f"skipped {len(skipped)} file(s): " + '; '.join(f'{p} ({why})' for p, why in skipped[:3]) + ('; …' if len(skipped) > 3 else ''))
+    stage = DataStage(config, model, train, valid, num_classes, tuple(names) if names else None, tuple(said + more + notes),
+                      data_fingerprint(train, valid), cost, len(skipped))
     if log:
         log(f"data: {config.data.dataset}, {len(train)} training / {len(valid)} held-out images {channels}×{size}×{size}, "
             f"{num_classes or 'no'} classes; device {device}")

@@ -220,9 +220,13 @@ def fit_vqvae(model:VQVAE,                # the model to train, in place
 # %% ../nbs/07_training.ipynb #765eff7d
 TUTORIAL_CHECKPOINT = 'runs/tutorial/mnist_vqvae.pt'
 def tutorial_vqvae(train_ds, valid_ds, small:bool=False, checkpoint=TUTORIAL_CHECKPOINT) -> tuple[VQVAE, dict]:
-    "The tutorial's model (K = 128, 3,000 steps; `small`: a quick stand-in, never saved) and its history; trained once, then read from `checkpoint`."
-    config, steps = (VQVAEConfig(hidden=32, res_hidden=16, num_codes=64), 150) if small else (VQVAEConfig(num_codes=128), 3000)
+    "The tutorial's model and its history, trained once, then read from `checkpoint`; `small`: a quick stand-in, never saved."
+    first = train_ds[0][0]
+    colour = dict(in_channels=3, image_size=first.shape[-1], num_codes=512, code_dim=64, num_groups=2) if first.shape[0] == 3 else {}
+    if small: config, steps, batch = VQVAEConfig(**{**colour, 'hidden': 32, 'res_hidden': 16, 'num_codes': 64}), 150, 64
+    elif colour: config, steps, batch = VQVAEConfig(**colour), 4000, 32   # the colour pictures' defaults (20_config), shorter
+    else: config, steps, batch = VQVAEConfig(num_codes=128), 3000, 64
     torch.manual_seed(0); model = VQVAE(config)
-    history = fit_vqvae(model, train_ds, valid_ds, steps=steps, eval_every=steps // 3, progress=False,
+    history = fit_vqvae(model, train_ds, valid_ds, steps=steps, batch_size=batch, eval_every=steps // 3, progress=False,
                         checkpoint=None if small else checkpoint, resume=True)
     return model, history
