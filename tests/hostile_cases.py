@@ -581,6 +581,220 @@ def numpy_and_tensor_labels():
     for label in (np.int64(3), torch.tensor(3), 3): assert sample_run(r, n=2, label=label)[1].tolist() == [3, 3]
 check('sample_run(label=np.int64(3) or torch.tensor(3))', numpy_and_tensor_labels)
 
+# ------------------------------------------------------------------ round three: signals, --resume checks, sweeps, dtypes, splits, cost
+# every name starts 'round three: ' (python tests/hostile_cases.py -k 'round three')
+from vqvae_nb import plan as P
+from vqvae_nb.training import read_checkpoint
+
+def _cli_out(argv):
+    "(exit status, stdout, stderr) of a command run in this process."
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = main([str(a) for a in argv])
+        except SystemExit as e: code = e.code
+    assert 'Traceback' not in err.getvalue(), f'traceback:\n{err.getvalue()[-800:]}'
+    return code, out.getvalue(), err.getvalue()
+
+def _files(out): return {f: (out/f).read_bytes() for f in ('run.json', 'vqvae.pt', 'prior.pt', 'metrics.json')}
+
+def spawn_loud(out, *extra):
+    "`train` in a subprocess as spawn_train, with progress bars: a thread reads its stderr into `proc.err`, to tell how far it has trained."
+    import threading
+    proc = subprocess.Popen([sys.executable, '-m', 'vqvae_nb.cli', 'train', '--out', str(out), *(a for a in QUICK if a != '--quiet'), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(proc.stderr.fileno(), 4096), b'')), daemon=True)
+    reader.start()
+    proc.err = lambda: b''.join(chunks).decode(errors='replace')
+    proc.finish = lambda timeout=120: (proc.wait(timeout), reader.join(10), proc.err())[-1]
+    return proc
+
+def vqvae_steps_done(text):
+    "The last step count of the VQ-VAE's progress bar in `text` (0 before it shows)."
+    import re
+    done = re.findall(r'fit_vqvae:\s*\d+%\|[^|]*\|\s*(\d+)/', text)
+    return int(done[-1]) if done else 0
+
+def interrupted_then_resumed(sig):
+    def case():
+        out = TMP/f'signal-{sig.name}'
+        proc = spawn_loud(out, '--steps', '800')
+        start = time.time()
+        while vqvae_steps_done(proc.err()) < 20:   # the VQ-VAE trains: its progress bar has moved
+            assert proc.poll() is None and time.time() - start < 300, f'the run ended early or never trained: {proc.err()[-400:]}'
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        err = proc.finish()
+        assert proc.returncode == 130, f'{sig.name}: exit status {proc.returncode}, expected 130: {err[-400:]}'
+        assert 'Traceback' not in err and 'vqvae_nb train: error: interrupted' in err and 'run again with --resume' in err, err[-400:]
+        partial = R.find_partial(out)
+        assert partial is not None and partial.name in err, f'no partial folder with a checkpoint, or not the one named: {err[-300:]}'
+        step, run_id = read_checkpoint(partial/'vqvae.pt')['step'], R.read_marker(partial)['run_id']
+        assert 0 < step < 800 and not out.exists(), (step, out.exists())
+        # a resume with another --num-codes is refused by option name, and the partial folder stays
+        code, _, err = _cli_out(['train', '--out', out, '--resume', *QUICK, '--steps', '800', '--num-codes', '8'])
+        assert code == 2 and '--num-codes 16 (now 8)' in err and 'num_codes' not in err, (code, err[-400:])
+        assert R.find_partial(out) == partial and (partial/'vqvae.pt').is_file(), 'a refused resume removed the partial run'
+        code, log, err = _cli_out(['train', '--out', out, '--resume', *QUICK, '--steps', '800'])
+        assert code == 0, err[-400:]
+        assert f'resuming the interrupted run in {partial.name} (VQ-VAE step {step})' in log, log[:600]
+        metrics = json.loads((out/'metrics.json').read_text())
+        assert metrics['resumed'] is True and metrics['run_id'] == run_id, (metrics['resumed'], metrics['run_id'], run_id)
+        assert read_checkpoint(out/'vqvae.pt')['step'] == 800 and not R.partial_folders(out)
+        load_run(out)
+    return case
+check('round three: SIGINT during training exits 130, keeps a partial run, --resume finishes it', interrupted_then_resumed(signal.SIGINT))
+check('round three: SIGTERM during training exits 130, keeps a partial run, --resume finishes it', interrupted_then_resumed(signal.SIGTERM))
+
+def resume_on_other_data():
+    out = quick_run('resume-digits')
+    before = _files(out)
+    code, _, err = _cli_out(['train', '--out', out, '--resume', *QUICK, *idx_pair('resume-other', images(60), np.arange(60, dtype=np.uint8) % 10)])
+    assert code == 2 and "--dataset 'digits' (now 'idx')" in err and '--images None (now' in err, (code, err[-400:])
+    assert _files(out) == before and not R.partial_folders(out), 'the refused resume changed the run'
+check('round three: --resume of a digits run with --images of other pictures is refused, naming the data options', resume_on_other_data)
+def resume_on_rewritten_file():
+    pair = [str(a) for a in idx_pair('rewritten', images(80), np.arange(80, dtype=np.uint8) % 10)]
+    out = quick_run('resume-rewritten', *pair)
+    before = _files(out)
+    write_idx(pair[3], images(80))   # the same file name, other pictures
+    code, _, err = _cli_out(['train', '--out', out, '--resume', *QUICK, *pair])
+    assert code == 2 and 'was trained on other images' in err and 'resume it on the same data' in err, (code, err[-400:])
+    assert _files(out) == before and not R.partial_folders(out), 'the refused resume changed the run'
+check('round three: --resume after the --images file was rewritten is refused (the data fingerprint)', resume_on_rewritten_file)
+
+def resume_with_foreign_prior():
+    out, other = quick_run('own-a'), quick_run('own-b')
+    shutil.copy(other/'prior.pt', out/'prior.pt')
+    before = _files(out)
+    code, _, err = _cli_out(['train', '--out', out, '--resume', *QUICK])
+    assert code == 2 and 'come from different runs' in err, (code, err[-400:])
+    assert _files(out) == before, 'the refused resume re-stamped or rewrote the run'
+    assert not R.partial_folders(out) and not Path(f'{out}.previous').exists(), 'the refused resume left a staging folder or moved the run'
+check('round three: --resume of a run whose prior.pt is another run\'s is refused, nothing re-stamped', resume_with_foreign_prior)
+
+def resume_other_num_codes():
+    out = quick_run('resume-k8', '--num-codes', '8')
+    before = _files(out)
+    code, _, err = _cli_out(['train', '--out', out, '--resume', *QUICK, '--num-codes', '12'])
+    assert code == 2 and '--num-codes 8 (now 12)' in err, (code, err[-400:])
+    assert 'num_codes' not in err and '.partial' not in err and '/.' not in err, f'a library name or a hidden folder in: {err}'
+    assert _files(out) == before and not R.partial_folders(out)
+check('round three: --resume with another --num-codes is refused, naming --num-codes', resume_other_num_codes)
+
+SWEEP_QUICK = ['--steps', '4', '--batch-size', '8', '--hidden', '8', '--quiet']
+def sweep_close_values_and_subsets():
+    out = TMP/'sweep-close'
+    code, log, err = _cli_out(['sweep', '--vary', 'lr=0.001,0.0010000001', '--out', out, *SWEEP_QUICK])
+    assert code == 0, err[-400:]
+    names = [p['name'] for p in json.loads((out/'sweep.json').read_text())['points']]
+    assert names == ['lr=0.001', 'lr=0.0010000001'], names
+    assert len(list((out/'points').iterdir())) == 2 and log.count(': trained;') == 2, log
+    code, log, err = _cli_out(['sweep', '--vary', 'lr=0.001,0.0010000001', '--out', out, *SWEEP_QUICK])
+    assert code == 0 and log.count(': done before;') == 2, log   # the same setting: read back
+    code, log, err = _cli_out(['sweep', '--vary', 'lr=0.001,0.0010000001', '--out', out, *SWEEP_QUICK, '--subset', '200'])
+    assert code == 0 and log.count(': trained;') == 2 and 'done before' not in log, log   # other images: trained again
+    assert len(list((out/'points').iterdir())) == 4
+    trained_on = sorted(json.loads((d/'point.json').read_text())['num_train'] for d in (out/'points').iterdir())
+    assert trained_on == [200, 200, 1500, 1500], trained_on
+    assert json.loads((out/'sweep.json').read_text())['setting']['options']['subset'] == 200
+check('round three: sweep lr=0.001,0.0010000001 trains two points; a rerun with --subset does not reuse them', sweep_close_values_and_subsets)
+cli('round three: sweep --vary held-out on digits (a factor that changes nothing)', ['sweep', '--vary', 'held-out=0.1,0.2', '--out', TMP/'never-sweep', *SWEEP_QUICK],
+    'train the same model on the same images: a factor that does not change the run cannot be swept; leave it out of --vary')
+
+def refused_fast(name, argv, expect):
+    "`train` refused before training: quickly, with `expect`, and no run, staging or lock folder left."
+    def case():
+        out = TMP/f'refused-{name}'
+        start = time.time()
+        code, _, err = _cli_out(['train', '--out', out, *argv])
+        assert code == 2 and expect in err, (code, err[-400:])
+        assert time.time() - start < 60, f'refused only after {time.time() - start:.0f} s'
+        assert not out.exists() and not R.partial_folders(out), 'a run folder or a staging folder was left'
+    return case
+check('round three: train --pictures codebook_tsne --num-codes 2 is refused before training',
+      refused_fast('tsne', [*QUICK, '--pictures', 'codebook_tsne', '--num-codes', '2'], '--pictures codebook_tsne places the codes with t-SNE, which needs at least 4; --num-codes is 2'))
+check('round three: train --prior-lr 1e6 (checked prior) is refused, nothing published',
+      refused_fast('prior-lr', [*(a for a in QUICK if a != '--no-check-prior'), '--prior-lr', '1e6'],
+                   "the prior's training failed: it scores"))
+def prior_lr_words():
+    code, _, err = _cli_out(['train', '--out', TMP/'refused-prior-lr2', *(a for a in QUICK if a != '--no-check-prior'), '--prior-lr', '1e6'])
+    assert code == 2 and "worse than the" in err and "of the codes' frequencies alone" in err and 'with a lower --prior-lr' in err and '--prior-steps' in err, err
+    assert 'prior.fit' not in err, err
+check('round three: the diverged prior\'s message names --prior-lr and --prior-steps', prior_lr_words)
+
+def num_codes_100000_memory():
+    old = P.device_memory
+    try:
+        P.device_memory = lambda device: 8 * 2**30   # a machine of 8 GiB: the prior's logits alone need more
+        refused_fast('k100000', [*QUICK, '--num-codes', '100000'], 'GiB to train but cpu has 8.0 GiB')()
+        P.device_memory = lambda device: 64 * 2**30
+        config = make_config(num_codes=100000, steps=4, prior_steps=2, prior_hidden=8, prior_layers=1, batch_size=8, hidden=8)
+        stage = P.data_stage(config, log=None)
+        assert stage.model.num_codes == 100000, stage.model.num_codes
+        logits = 256 * 100000 * 7 * 7 * 4 * 3   # the prior's output over 7×7 maps, in training and evaluation
+        small = P.data_stage(make_config(num_codes=16, steps=4, prior_steps=2, prior_hidden=8, prior_layers=1, batch_size=8, hidden=8), log=None)
+        assert stage.cost.bytes - small.cost.bytes >= logits, (stage.cost.bytes, small.cost.bytes, logits)
+    finally: P.device_memory = old
+check('round three: train --num-codes 100000 is sized with the prior\'s logits (refused on 8 GiB, planned on 64 GiB)', num_codes_100000_memory)
+
+def fit_float64_and_float16():
+    torch.manual_seed(1); x = torch.rand(16, 1, 28, 28)
+    def fit(images):
+        torch.manual_seed(0); m = VQVAE(hidden=8, res_hidden=4, num_codes=8, code_dim=4)
+        return fit_vqvae(m, images, images[:8], steps=3, batch_size=8, progress=False, eval_every=3)
+    ref = fit(x)
+    for dt in (torch.float64, torch.float16):
+        h = fit(x.to(dt))
+        assert len(h['loss']) == 3 and all(math.isfinite(v) for v in h['loss'] + h['valid_mse']), (dt, h['loss'])
+        if dt == torch.float64: assert h['loss'] == ref['loss'] and h['valid_mse'] == ref['valid_mse'], 'float64 images trained otherwise than float32'
+check('round three: fit_vqvae on float64 and float16 image tensors trains as on float32', fit_float64_and_float16)
+
+def idx_float64():
+    from vqvae_nb.datasets import get_dataset
+    unit = write_idx(TMP/'f64-img.idx', rng.random((60, 28, 28)).astype('>f8'), code=0x0E)
+    levels = write_idx(TMP/'f64-levels.idx', rng.integers(0, 256, (60, 28, 28)).astype('>f8'), code=0x0E)
+    lab = write_idx(TMP/'f64-lab.idx', np.arange(60, dtype=np.uint8) % 10)
+    assert get_dataset('idx', images=unit, labels=lab).images.dtype == torch.float32
+    assert get_dataset('idx', images=levels, labels=lab).images.dtype == torch.uint8
+    out = TMP/'f64-run'
+    code, _, err = _cli_out(['train', '--dataset', 'idx', '--images', unit, '--labels', lab, '--out', out, *QUICK])
+    assert code == 0 and (out/'metrics.json').is_file(), err[-400:]
+    frac = write_idx(TMP/'f64-frac.idx', (rng.random((60, 28, 28)) * 255).astype('>f8'), code=0x0E)
+    code, _, err = _cli_out(['train', '--dataset', 'idx', '--images', frac, '--labels', lab, '--out', TMP/'never', *QUICK])
+    assert code == 2 and 'float64 pixels from' in err and 'float pixels must lie in [0,1]' in err and 'dtype' not in err.lower(), err[-400:]
+check('round three: IDX float64 images are converted (float32 or uint8) or refused at the data stage', idx_float64)
+
+for name, n, classes, held, expect in [
+    ('300 classes in 600 images, --held-out 0.5', 600, 300, '0.5', 'holding out 0.5 of 600 images leaves'),
+    ('10 classes, --held-out 0.999', 600, 10, '0.999', 'holding out 0.999 of 600 images leaves 9 of 10 classes with no training image')]:
+    def lost_classes(name=name, n=n, classes=classes, held=held, expect=expect):
+        lab = (np.arange(n) % classes).astype('>i4')
+        code, _, err = _cli_out(['train', '--dataset', 'idx', '--images', write_idx(TMP/'split-img.idx', images(n)),
+                                 '--labels', write_idx(TMP/'split-lab.idx', lab, code=0x0C), '--held-out', held, '--out', TMP/'never', *QUICK])
+        assert code == 2 and expect in err and 'classes with no training image' in err, (code, err[-400:])
+        assert 'stratified' in err and 'or a smaller' in err, f'no fix suggested: {err}'
+    check(f'round three: a held-out split that takes whole classes from training ({name})', lost_classes)
+
+def big_images():
+    pair = idx_pair('big', rng.integers(0, 256, (20, 1024, 1024), dtype=np.uint8), np.arange(20, dtype=np.uint8) % 2)
+    images_, labels_ = pair[3], pair[5]
+    old = P.device_memory
+    try:
+        P.device_memory = lambda device: 32 * 2**30
+        _raises(lambda: P.data_stage(make_config(dataset='idx', images=images_, labels=labels_), log=None), 'GiB to train but cpu has 32.0 GiB', ValueError)
+        lines = []
+        stage = P.data_stage(make_config(dataset='idx', images=images_, labels=labels_, hidden=8, batch_size=4), log=lines.append)
+        assert lines[0].startswith('data: idx, 18 training / 2 held-out images 1×1024×1024'), lines
+        assert any(l.startswith('warning: this run is long; estimated: about ') for l in lines), lines
+        assert stage.cost.seconds > P.LONG_RUN, stage.cost
+        lines = []
+        P.data_stage(make_config(dataset='idx', images=images_, labels=labels_, hidden=8, batch_size=4, steps=2, prior_steps=2,
+                                 prior_hidden=8, prior_layers=1, num_samples=4), log=lines.append)
+        assert any(l.startswith('estimated: about ') for l in lines), lines
+    finally: P.device_memory = old
+check('round three: twenty 1024×1024 images: refused for memory, or a long-run warning before training', big_images)
+
 def run(selected, verbose=True):
     "Run the cases, printing each (or only the failures); True when all passed."
     passed, failed = 0, []

@@ -302,8 +302,9 @@ def images_of(item):
     return item[0] if isinstance(item, (list, tuple)) else item
 
 def as_float(x:torch.Tensor) -> torch.Tensor:
-    "Images as floats in [0, 1]: uint8 pixels are divided by 255 (on the tensor's device)."
-    return x.float().div_(255) if x.dtype == torch.uint8 else x
+    "Images as float32 in [0, 1], the models' type: uint8 pixels divided by 255, other floats (float64, float16) cast (on the tensor's device)."
+    if x.dtype == torch.uint8: return x.float().div_(255)
+    return x.float() if x.is_floating_point() else x
 
 # %% ../nbs/01_data.ipynb #a4e1ba88
 def images_tensor(data, max_bytes:float=2**31) -> torch.Tensor|None:
