@@ -773,7 +773,7 @@ for name, n, classes, held, expect in [
         code, _, err = _cli_out(['train', '--dataset', 'idx', '--images', write_idx(TMP/'split-img.idx', images(n)),
                                  '--labels', write_idx(TMP/'split-lab.idx', lab, code=0x0C), '--held-out', held, '--out', TMP/'never', *QUICK])
         assert code == 2 and expect in err and 'classes with no training image' in err, (code, err[-400:])
-        assert 'stratified' in err and 'or a smaller' in err, f'no fix suggested: {err}'
+        assert '(--stratified, every class keeps one) or hold out a smaller --held-out' in err, f'no fix suggested: {err}'
     check(f'round three: a held-out split that takes whole classes from training ({name})', lost_classes)
 
 def big_images():

@@ -38,6 +38,7 @@ class DataConfig(Config):
     download:bool=True         # download a missing dataset through torchvision (where there is a network)
     split:str|None=None        # train | test: use that split of a named dataset alone, holding out `held_out` of it
     held_out:float=0.1         # idx, folder or split: the fraction of the images held out (a fixed permutation)
+    stratified:bool=False      # hold out that fraction of each class, every class keeping training images (class folders always are)
     remap_labels:bool=False    # number arbitrary labels 0..C-1 in sorted order (otherwise they must already be)
     subset:int|None=None       # train on this many of the training images (a fixed shuffle; default: all of them)
     image_size:int|None=None   # folder: the side pictures are resized and centre-cropped to (default: chosen from the pictures)

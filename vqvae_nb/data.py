@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset, DistributedSampler
 import matplotlib.pyplot as plt
 from torchvision.utils import make_grid
+from .core import ArgumentError
 
 # %% auto #0
 __all__ = ['DIGITS_SIZE', 'DIGITS_HELD_OUT', 'DIGITS_SEED', 'DATA_ENV', 'DOWNLOAD_TIMEOUT', 'ImageTensorDataset', 'DigitsDataset',
@@ -270,8 +271,9 @@ def _check_classes_kept(ds, train_idx, held_out):
     present = ds.labels[ds.labels >= 0].unique()
     lost = present[~torch.isin(present, ds.labels[train_idx])].tolist()
     names = [str(ds.classes[c]) if c < len(getattr(ds, 'classes', ())) else str(c) for c in lost[:5]]
-    if lost: raise ValueError(f"holding out {held_out:.3g} of {len(ds):,} images leaves {len(lost)} of {len(present)} classes with no training image "
-                              f"({', '.join(names)}{', ...' if len(lost) > 5 else ''}); pass stratified=True (every class keeps one) or a smaller held_out")
+    if lost: raise ArgumentError(f"holding out {held_out:.3g} of {len(ds):,} images leaves {len(lost)} of {len(present)} classes with no training image "
+                                 f"({', '.join(names).replace('{', '{{').replace('}', '}}')}{', ...' if len(lost) > 5 else ''}); split class by class ({{stratified}}, "
+                                 "every class keeps one) or hold out a smaller {held_out}", stratified='stratified', held_out='held_out')
 
 def holdout_split(dataset:ImageTensorDataset, # images in memory: digits, IDX files, MNIST, KMNIST, ...
                   held_out:float=0.1, # fraction of the images held out, in (0, 1)

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, Subset
 from torch.utils.flop_counter import FlopCounterMode
 
 # %% auto #0
-__all__ = ['LONG_RUN', 'load_data', 'subset_of', 'num_classes_of', 'check_images', 'check_labels', 'model_for_data',
+__all__ = ['LONG_RUN', 'load_data', 'split_data', 'subset_of', 'num_classes_of', 'check_images', 'check_labels', 'model_for_data',
            'data_fingerprint', 'training_bytes', 'device_memory', 'check_memory', 'operations_per_second',
            'vqvae_step_operations', 'prior_operations', 'Cost', 'estimate_cost', 'DataStage', 'cost_line',
            'check_pictures', 'data_stage']
@@ -22,7 +22,7 @@ from .core import ArgumentError, literal
 from .data import holdout_split, images_tensor, ImageTensorDataset
 from .datasets import get_dataset
 from .model import VQVAE, VQVAEConfig
-from .config import RunConfig, DataFacts, adapt_config, make_config, with_values
+from .config import RunConfig, DataConfig, DataFacts, adapt_config, make_config, with_values
 
 # %% ../nbs/22_plan.ipynb #957a77ff
 def load_data(config:RunConfig) -> tuple:
@@ -35,11 +35,16 @@ def load_data(config:RunConfig) -> tuple:
     if d.dataset in ('idx', 'folder'):
         own = dict(images=Path(d.images).expanduser(), labels=Path(d.labels).expanduser() if d.labels else None) if d.dataset == 'idx' else dict(
             images=Path(d.images).expanduser(), image_size=d.image_size, root=d.root)
-        mine = get_dataset(d.dataset, **own)   # class folders: each class keeps its share of training pictures
-        train, valid = holdout_split(mine, d.held_out, stratified=d.dataset == 'folder' and mine.labels is not None)
-    elif d.split: train, valid = holdout_split(get_dataset(d.dataset, split=d.split, root=d.root, download=d.download), d.held_out)
+        train, valid = split_data(get_dataset(d.dataset, **own), d)
+    elif d.split: train, valid = split_data(get_dataset(d.dataset, split=d.split, root=d.root, download=d.download), d)
     else: train, valid = (get_dataset(d.dataset, train=t, root=d.root, download=d.download) for t in (True, False))
     return (train if d.subset is None else subset_of(train, d.subset, config.seed)), valid
+
+def split_data(dataset, d:DataConfig) -> tuple:
+    "(train, held-out) of `dataset` as `d` says; class folders are always split class by class."
+    stratified = d.stratified or (d.dataset == 'folder' and dataset.labels is not None)
+    try: return holdout_split(dataset, d.held_out, stratified=stratified)
+    except ArgumentError as e: raise e.renamed(lambda name: f'data.{name}') from None
 
 def subset_of(train, n:int, seed:int):
     "The first `n` images of `train` in a fixed shuffle of `seed`."
