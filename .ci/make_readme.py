@@ -11,7 +11,8 @@ cfg = configparser.ConfigParser(); cfg.read(root/'settings.ini')
 DOCS = cfg['DEFAULT']['doc_host'] + cfg['DEFAULT']['doc_baseurl']   # the docs site, where the notebooks are pages
 
 def site_links(markdown:str) -> str:
-    "Links to the notebooks point at their pages on the docs site: relative .ipynb links do not resolve on GitHub."
+    "Links to the notebooks and their pictures point at the docs site: relative links do not resolve on GitHub."
+    markdown = re.sub(r'\]\((images/[\w.-]+)\)', lambda m: f'](' + DOCS + f'/{m.group(1)})', markdown)
     return re.sub(r'\]\((\w+)\.ipynb(#[\w-]+)?\)', lambda m: f'](' + DOCS + f'/{m.group(1)}.html{m.group(2) or ""})', markdown)
 
 def readme_text(notebook:Path) -> str:
