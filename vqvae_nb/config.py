@@ -373,13 +373,13 @@ def colour(smallest:int, largest:int) -> Callable:
 
 # the first profile that sets a field wins: the specific ones come first
 DATA_PROFILES = (
-    DataProfile('colour-gpu', 'colour pictures on a GPU (the widths of section 4.1)', lambda d: d.channels == 3 and d.device == 'cuda',
+    DataProfile('colour-gpu', 'colour pictures on a GPU', lambda d: d.channels == 3 and d.device == 'cuda',
                 dict(model=dict(hidden=256, res_hidden=256), fit=dict(batch_size=128))),
-    DataProfile('colour-32', 'colour pictures up to 48×48 (an 8×8 field of K = 512, section 4.1)', colour(0, 48), dict(
+    DataProfile('colour-32', 'colour pictures up to 48×48', colour(0, 48), dict(
         model=dict(num_codes=512, code_dim=64, num_groups=2), fit=dict(steps=6_000, batch_size=32))),
-    DataProfile('colour-64', 'colour pictures up to 96×96 (the CelebA study: three halvings to 8×8, K = 512)', lambda d: colour(48, 96)(d) and d.image_size % 8 == 0, dict(
+    DataProfile('colour-64', 'colour pictures up to 96×96', lambda d: colour(48, 96)(d) and d.image_size % 8 == 0, dict(
         model=dict(num_downsamples=3, num_codes=512, code_dim=64, num_groups=2), fit=dict(steps=4_000, batch_size=32))),
-    DataProfile('colour-128', 'colour pictures over 96×96 (a 32×32 field of K = 512, section 4.2)', colour(96, 1 << 30), dict(
+    DataProfile('colour-128', 'colour pictures over 96×96', colour(96, 1 << 30), dict(
         model=dict(num_codes=512, code_dim=64), fit=dict(steps=3_000, batch_size=16))),
     DataProfile('small', 'fewer than 5,000 training images', lambda d: d.num_images < 5_000, dict(model=dict(num_codes=16))),
     DataProfile('large', '5,000 training images or more', lambda d: d.num_images >= 5_000, dict(
