@@ -232,8 +232,8 @@ def data_stage(config:RunConfig, device='cpu', log=print,
     check_pictures(config, model)
     cost = estimate_cost(config, model, _prior_on_meta(config, model, num_classes), len(train), len(valid), num_classes, device)
     check_memory(cost.bytes, device)
-    names = getattr(train, 'classes', None) or getattr(getattr(train, 'dataset', None), 'classes', None)
     source = getattr(train, 'dataset', train)   # a subset's images
+    names = getattr(train, 'classes', None) or getattr(source, 'classes', None)
     said, skipped = list(getattr(source, 'notes', None) or []), list(getattr(source, 'skipped', None) or [])
     if skipped: said.append(f"skipped {len(skipped)} file(s): " + '; '.join(f'{p} ({why})' for p, why in skipped[:3]) + ('; …' if len(skipped) > 3 else ''))
     stage = DataStage(config, model, train, valid, num_classes, tuple(names) if names else None, tuple(said + more + notes),
