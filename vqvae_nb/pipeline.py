@@ -140,7 +140,7 @@ def prior_stage(data:DataStage, model:VQVAE, out:Path, device, progress:bool=Tru
     rank0_result(_save_prior_file, out, prior, shape, history, c.data.dataset, stamp or {})
     if log: log(f"prior: {seconds:.0f} s; held-out {nll:.3f} bits per code ({'conditioned on the class' if conditional else 'unconditional'}; "
                 f"the codes' frequencies alone: {stage.unigram_bits:.3f})")
-    if problem and log: log(f'note: {problem}')
+    if problem and log: log(problem.prefixed('note: '))   # an ArgumentError: the command line spells its arguments as options
     return stage
 
 # %% ../nbs/25_pipeline.ipynb #ae306bf7
@@ -179,7 +179,8 @@ def collect_metrics(data:DataStage, vq:VQVAEStage, pr:PriorStage, ev:EvaluationS
         fd_reconstructions=q.get('fd_reconstructions'), classifier_heldout_accuracy=q.get('classifier_heldout_accuracy'),
         n_samples=q.get('n_samples'), comparison=ev.comparison,
         train_seconds=vq.seconds + pr.seconds, vqvae_seconds=vq.seconds, prior_seconds=pr.seconds, eval_seconds=ev.seconds,
-        total_seconds=None, device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
+        total_seconds=None, estimated_seconds=dict(vqvae=data.cost.vqvae_seconds, prior=data.cost.prior_seconds, evaluation=data.cost.evaluation_seconds),
+        device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
         conditional=pr.conditional, latent_shape=list(vq.model.latent_shape), num_train=len(data.train), num_valid=len(data.valid),
         class_names=list(data.class_names) if data.class_names else None, notes=list(data.notes), skipped_files=data.skipped_files,
         data_fingerprint=data.fingerprint,
@@ -296,7 +297,7 @@ def _run(config:RunConfig, out:Path, device, progress:bool, resume:bool, log, st
     with contextlib.ExitStack() as stack:
         rank0_result(stack.enter_context, run_lock(out))
         torch.manual_seed(config.seed)
-        data = data_stage(config, device, log)
+        data = data_stage(config, device, log, progress=progress)
         if world > 1 and log: log(f"{world} processes ({torch.distributed.get_backend()}): each trains on its share of every batch")
         staging, run_id, resumed = rank0_result(_start_run, out, data, world, resume, log)
         try: result = _stages(data, staging, run_id, resumed, device, progress, log)
