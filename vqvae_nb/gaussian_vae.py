@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 import matplotlib.pyplot as plt
 
 # %% auto #0
@@ -45,7 +45,7 @@ def reparameterise(mean:torch.Tensor, log_var:torch.Tensor,
 # %% ../nbs/12b_continuous_vae.ipynb #b7680181
 class PixelDecoder(nn.Module):
     "An autoregressive head: each pixel's likelihood parameters from the decoder's features at it and the pixels before it in raster order."
-    def __init__(self, in_channels:int, out_channels:int, hidden:int=32, num_layers:int=3, kernel_size:int=7):
+    def __init__(self, in_channels:int, out_channels:int, hidden:int, num_layers:int, kernel_size:int=7):
         super().__init__()
         self.first = MaskedConv2d(in_channels, hidden, kernel_size, 'A')   # never sees the pixel it predicts
         self.layers = nn.ModuleList(MaskedConv2d(hidden, hidden, 3, 'B') for _ in range(num_layers))
@@ -72,7 +72,8 @@ class GaussianVAE(nn.Module):
             raise ArgumentError(f"GaussianVAE scores 8-bit pixels by a normalised likelihood: build it with likelihood='logistic', "
                                 f"got {c.likelihood!r}")
         if decoder not in DECODERS: raise ArgumentError(f"{{decoder}}={decoder!r} is not one of {DECODERS}", decoder='decoder')
-        self.config, self.decoder_kind, self.likelihood = c, decoder, get_likelihood('logistic')
+        self.config, self.likelihood = c, get_likelihood('logistic')
+        self.settings = dict(decoder=decoder, ar_hidden=ar_hidden, ar_layers=ar_layers)   # what rebuilds it, with `config`
         params = c.in_channels * self.likelihood.params_per_channel
         self.encoder, self.decoder = make_autoencoder(
             c.arch, in_channels=c.in_channels, out_channels=ar_hidden if decoder == 'autoregressive' else params,
@@ -176,7 +177,7 @@ def fit_vae(model:GaussianVAE,              # the model to train, in place
     model.to(device)
     learn = new_learner(model, VAEStep(model), config, device, name='fit_vae', stat_keys=VAE_STATS, show=('kl',),
                         valid_keys=VAE_VALID, seed=seed, checkpoint=checkpoint, file_format=VAE_FIT_FORMAT,
-                        file_extra={'config': model.config.to_dict(), 'decoder': model.decoder_kind})
+                        file_extra={'config': model.config.to_dict(), 'settings': model.settings})
     saved = None if resume is None else read_fit_state(resume, VAE_FIT_FORMAT, 'VAE training checkpoint')
     evaluate = None if valid_ds is None else lambda learn: held_out_bits(model, valid_ds)
     batches = lambda start: (as_float(x) for x in batch_stream(source, len(source), config.batch_size, start, seed))
