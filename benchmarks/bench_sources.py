@@ -409,7 +409,8 @@ def part_study() -> dict:
 def conditions(part:dict) -> str:
     "The line under a table: command, machine, threads, CPU and wall time, date."
     m, proc = part['machine'], part.get('process') or {}
-    cpu = f"{proc['cpu_seconds']:,.0f} CPU seconds ({proc['cpu_seconds'] / 3600:.1f} h) and {proc['wall_seconds'] / 3600:.1f} h of wall time for the whole command, " if proc else ''
+    span = 'the last, resumed part of the command (an interrupted start came before it)' if proc.get('resumed') else 'the whole command'
+    cpu = f"{proc['cpu_seconds']:,.0f} CPU seconds ({proc['cpu_seconds'] / 3600:.1f} h) and {proc['wall_seconds'] / 3600:.1f} h of wall time for {span}, " if proc else ''
     when = proc.get('started', m['date'])
     pm = proc.get('machine', m)
     return (f"*`{part['command']}`: {cpu}{pm['torch_threads']} torch thread(s) (OMP_NUM_THREADS={proc.get('threads', '?')}), "
