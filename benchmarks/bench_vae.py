@@ -107,6 +107,21 @@ def run_dataset(dataset:str) -> None:
     if 'vqvae_prior' not in done:
         print(f'{dataset}: VQ-VAE and its prior', flush=True)
         for key, entry in vqvae_entries(dataset, train_ds, valid_ds).items(): save_entry(dataset, key, entry)
+    save_collapse_picture(dataset)
+
+def save_collapse_picture(dataset:str) -> Path:
+    "results/vae_collapse_DATASET.png: each VAE's channels by their KL beside what the VQ-VAE's codes carry (12b's `plot_collapse`)."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from vqvae_nb.gaussian_vae import plot_collapse
+    rows = load_results()['datasets'][dataset]
+    vq = rows['vqvae_prior']
+    fig = plot_collapse({LABELS[k]: rows[k] for k in ('vae_plain', 'vae_autoregressive')},
+                        {'VQ-VAE': (vq['code_nats'], vq['codes_used'], vq['num_codes'])})
+    fig.axes[0].set_title(f'{dataset}: what the latents carry after {DATASETS[dataset]["fit"]["steps"]:,} steps', fontsize=9)
+    path = RESULTS/f'vae_collapse_{dataset}.png'
+    fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
+    return path
 
 # ---------------------------------------------------------------- VAE.md
 
