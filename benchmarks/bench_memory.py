@@ -13,17 +13,14 @@ results to benchmarks/results/memory.json and MEMORY.md. Needs the MNIST test fi
 ../shared/data next to the repository) for the MNIST cases. Not a test.
 """
 from __future__ import annotations
-import json, os, subprocess, sys
+import json, sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, SCRATCH, machine, md_table, machine_line
+from common import RESULTS, SCRATCH, md_table, machine_line, data_dir, train_run, run_cases
 
 RUNS_DIR = SCRATCH/'memory'
 LIMIT = 3 * 2**30   # a 50,000-image colour run must fit in this
-
-def data_dir() -> Path:
-    return Path(os.environ.get('VQVAE_NB_DATA') or Path(__file__).resolve().parents[1].parent/'shared'/'data').expanduser()
 
 def mnist() -> list[str]:
     d = data_dir()/'mnist'
@@ -55,12 +52,7 @@ CASES = {
 }
 
 def run_case(name:str) -> dict:
-    out = RUNS_DIR/name
-    if not (out/'metrics.json').is_file():
-        RUNS_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, '-m', 'vqvae_nb.cli', 'train', *CASES[name][1](), '--out', str(out), '--quiet']
-        with open(RUNS_DIR/f'{name}.log', 'w') as log: subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    m = json.loads((out/'metrics.json').read_text())
+    m = train_run(RUNS_DIR/name, CASES[name][1]())
     row = dict(case=name, what=CASES[name][0], num_train=m['num_train'], run_id=m['run_id'])
     for stage, s in m['stages'].items():
         row[f'{stage}_gib'] = s['peak_memory_bytes'] / 2**30 if s['peak_memory_bytes'] else None
@@ -91,13 +83,5 @@ def report(results:dict):
     print('\n'.join(lines))
 
 if __name__ == '__main__':
-    path = RESULTS/'memory.json'
-    results = json.loads(path.read_text()) if path.is_file() else dict(cases={})
-    if sys.argv[1:] != ['report']:
-        for name in sys.argv[1:] or CASES:
-            results['cases'][name] = run_case(name)
-            print(name, {k: round(v, 3) for k, v in results['cases'][name].items() if k.endswith('gib')}, flush=True)
-            results['machine'] = machine()
-            RESULTS.mkdir(exist_ok=True)
-            path.write_text(json.dumps(results, indent=1) + '\n')
-    report(results)
+    if sys.argv[1:] != ['report']: run_cases('memory', CASES, run_case, sys.argv[1:])
+    report(json.loads((RESULTS/'memory.json').read_text()))

@@ -15,13 +15,10 @@ import argparse, json, os, resource, subprocess, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, SCRATCH, machine, md_table, fmt
+from common import RESULTS, SCRATCH, machine, md_table, fmt, data_dir
 
 RUNS_DIR = SCRATCH/'sources'
 RESULTS_FILE = RESULTS/'sources.json'
-
-def data_dir() -> Path:
-    return Path(os.environ.get('VQVAE_NB_DATA', Path(__file__).resolve().parents[1].parent/'shared'/'data')).expanduser()
 
 # each source's run: the preset, its data (IDX files: 90% to train, 10% held out) and the length of its training
 SOURCE_RUNS = {
