@@ -94,6 +94,16 @@ help_text = subprocess.run([sys.executable, '-m', 'vqvae_nb.cli', 'train', '--he
 missing = [g for g in ('data', 'model', 'quantizer', 'training', 'perceptual', 'prior', 'evaluation', 'run') if f'\n{g}:\n' not in help_text]
 if missing: problems.append(f"vqvae_nb train --help lacks the option group(s) {missing}")
 
+# nbdev_proc_nbs runs every cell that starts with an import when it renders the docs: such a cell must hold imports only
+import json, re
+IMPORT = re.compile(r'(from \S+ import|import )')
+for nb_path in sorted(Path('nbs').glob('*.ipynb')):
+    for i, cell in enumerate(json.loads(nb_path.read_text())['cells']):
+        lines = ''.join(cell['source']).split('\n') if cell['cell_type'] == 'code' else []
+        if lines and IMPORT.match(lines[0]) and any(l.strip() and not IMPORT.match(l) for l in lines):
+            problems.append(f'{nb_path.name} cell {i}: starts with an import and runs code too; nbdev_proc_nbs executes such cells when it '
+                            'renders the docs: put the imports in a cell of their own')
+
 print(f'{len(order)} modules checked: ' + ', '.join(f'{m} ({len((pkg/(m + ".py")).read_text().splitlines())})'
                                                for m in sorted(order, key=order.get)))
 if problems:
