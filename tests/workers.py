@@ -84,6 +84,6 @@ def run_worker(rank:int, world_size:int, config:dict, out:str, resume:bool=False
     from vqvae_nb.config import RunConfig
     from vqvae_nb.pipeline import run_training
     lines = []
-    result = run_training(RunConfig.from_dict(config), out, device='cpu', progress=False, resume=resume, log=lines.append)
+    result = run_training(RunConfig.from_dict(config), out, device='cpu', progress=False, resume=resume, log=lambda line: lines.append(str(line)))
     return dict(lines=lines, metrics=json.loads(json.dumps(result.metrics)), prior_state=result.prior.state_dict(),
                 vqvae_state=result.vqvae.state_dict())

@@ -344,7 +344,7 @@ def run_training(config:RunConfig,     # from `make_config`, or a `RunConfig` bu
                  device='auto',        # 'auto' (CUDA, then MPS, then CPU) or a device
                  progress:bool=True,   # progress bars
                  resume:bool=False,    # continue the interrupted run of `out`, or the run in `out` with more steps
-                 log=print,            # where the stage lines go (None: nowhere)
+                 log=print,            # where the stage lines go (None: nowhere); a note naming arguments comes as an `ArgumentError`, its text the line
                  keep_previous:int|None=None, # keep only this many earlier runs of `out` (None: every one)
                 ) -> RunResult:
     "Train the VQ-VAE and its prior as `config` says, evaluate them, and write the run folder `out` as a unit."
