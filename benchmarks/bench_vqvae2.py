@@ -1,6 +1,6 @@
 """VQ-VAE-2 against the single-level VQ-VAE on the CIFAR-10 subset, at equal CPU time and equal code bits per image.
 
-    python benchmarks/bench_vqvae2.py            # every stage not yet done (about 25 CPU minutes), then the report
+    python benchmarks/bench_vqvae2.py            # every stage not yet done (about 17 CPU minutes), then the report
     python benchmarks/bench_vqvae2.py report     # the table from what is finished
     python benchmarks/bench_vqvae2.py --quick    # a few CPU seconds per stage: checks the script, writes nothing to results/
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, SCRATCH, machine, md_table, machine_line
 
 STAGES = SCRATCH/'vqvae2'
-BUDGETS = dict(vqvae=420.0, priors=180.0)   # CPU seconds per model: the autoencoder, then all its priors together
+BUDGETS = dict(vqvae=300.0, priors=120.0)   # CPU seconds per model: the autoencoder, then all its priors together
 QUICK = dict(vqvae=8.0, priors=4.0)
 FIT = dict(lr=2e-3, batch_size=32, lr_schedule='constant', steps=1_000_000, log_every=10, eval_every=1_000_000)
 PRIOR_SIZES = dict(hidden=32, num_layers=6, first_kernel_size=5, head_hidden=64)
