@@ -165,7 +165,7 @@ def run(quick:bool=False):
 
 def report():
     r = json.loads((RESULTS/'vqvae2.json').read_text())
-    rows = [dict(model=n, **m, grids=' + '.join(f'{h}×{w}, K={K}' for h, w, K in m['grids']),
+    rows = [dict(m, model=n, grids=' + '.join(f'{h}×{w}, K={K}' for h, w, K in m['grids']),
                  bits=', '.join(f'{b:.2f}' for b in m['bits_per_code'])) for n, m in r['models'].items()]
     table = md_table(rows, dict(model='model', grids='code grids', code_bits='bits per image', parameters='parameters',
                                 steps='steps in the budget', test_mse='test MSE', fd_reconstructions='FD reconstructions',
