@@ -723,6 +723,13 @@ def prior_lr_words():
     assert 'prior.fit' not in err, err
 check('round three: the diverged prior\'s message names --prior-lr and --prior-steps', prior_lr_words)
 
+def prior_note_words():
+    code, out, err = _cli_out(['train', '--out', TMP/'noted-prior', *QUICK, '--prior-lr', '1e6'])
+    note = [l for l in out.splitlines() if l.startswith("note: the prior's training failed")]
+    assert code == 0 and note, (code, out[-600:], err[-300:])
+    assert '--prior-steps' in note[0] and '--prior-lr' in note[0] and 'prior.fit' not in note[0], note
+check("round three: with --no-check-prior the failed prior's note names --prior-lr and --prior-steps", prior_note_words)
+
 def num_codes_100000_memory():
     old = P.device_memory
     try:
@@ -790,7 +797,7 @@ def big_images():
         assert stage.cost.seconds > P.LONG_RUN, stage.cost
         lines = []
         P.data_stage(make_config(dataset='idx', images=images_, labels=labels_, hidden=8, batch_size=4, steps=2, prior_steps=2,
-                                 prior_hidden=8, prior_layers=1, num_samples=4), log=lines.append)
+                                 prior_hidden=8, prior_layers=1, num_samples=4, classifier_steps=2), log=lines.append)
         assert any(l.startswith('estimated: about ') for l in lines), lines
     finally: P.device_memory = old
 check('round three: twenty 1024×1024 images: refused for memory, or a long-run warning before training', big_images)

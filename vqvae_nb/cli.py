@@ -12,7 +12,7 @@ from fastcore.docments import docments
 # %% auto #0
 __all__ = ['CONFIG_GROUPS', 'COMMANDS', 'USER_ERRORS', 'OPTION_OF', 'option_help', 'add_config_options', 'train_parser',
            'add_run_options', 'default_out', 'train', 'sweep_parser', 'sweep', 'function_parser', 'sample_parser',
-           'encode', 'decode', 'reconstruct', 'sample', 'spell', 'error_message', 'usage', 'main']
+           'encode', 'decode', 'reconstruct', 'sample', 'spell', 'error_message', 'say', 'usage', 'main']
 
 # %% ../nbs/28_cli.ipynb #c632f650
 import vqvae_nb
@@ -80,7 +80,7 @@ def train(out:str|None=None, preset:str|None=None, resume:bool=False, keep_previ
     "Train a VQ-VAE and its prior, evaluate both, and write vqvae.pt, prior.pt, metrics.json and pictures to a run folder."
     config = make_config(preset, **options)
     out = default_out(config) if out is None else out
-    return run_training(config, out, device=device, progress=not quiet, resume=resume, log=print, keep_previous=keep_previous).metrics
+    return run_training(config, out, device=device, progress=not quiet, resume=resume, log=say, keep_previous=keep_previous).metrics
 
 # %% ../nbs/28_cli.ipynb #5ad01d58
 def sweep_parser() -> argparse.ArgumentParser:
@@ -96,7 +96,7 @@ def sweep(vary:list|None=None, mode:str='ofat', out:str|None=None, device:str='a
     "Train one VQ-VAE per setting (one factor at a time, or a grid) and write a table and the curves of error and perplexity."
     factors = parse_factors(vary)
     out = default_out(make_config(options.get('preset'), **{k: v for k, v in options.items() if k != 'preset'}), 'sweep-') if out is None else Path(out)
-    return run_sweep(factors, out, options, mode=mode, device=device, progress=not quiet, log=print)
+    return run_sweep(factors, out, options, mode=mode, device=device, progress=not quiet, log=say)
 
 # %% ../nbs/28_cli.ipynb #52d9ead9
 def _type_of(hint) -> type:
@@ -154,6 +154,10 @@ def error_message(err:BaseException) -> str:
     "`err` in one line, its arguments spelled as options."
     text = err.spelled(spell) if hasattr(err, 'spelled') else str(err)
     return ' '.join(line.strip() for line in text.strip().splitlines() if line.strip()) or type(err).__name__
+
+def say(line):
+    "Print a stage's log line; a note that names the library's arguments (an `ArgumentError`) names them as options."
+    print(line.spelled(spell) if isinstance(line, ArgumentError) else line)
 
 # %% ../nbs/28_cli.ipynb #40145ced
 def usage() -> str:

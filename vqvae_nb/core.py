@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #1a02a146
 from __future__ import annotations
-import contextlib, dataclasses, importlib, math, numbers, os, socket, tempfile, typing
+import contextlib, dataclasses, importlib, math, numbers, os, socket, sys, tempfile, typing
 from collections.abc import Mapping
 from pathlib import Path
 import torch
@@ -12,11 +12,11 @@ import torch.nn as nn
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'evaluating', 'atomic_file', 'atomic_save',
-           'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal', 'ArgumentTypeError',
-           'check_int', 'check_number', 'check_choice', 'Config', 'smooth', 'free_port', 'spawn_workers',
-           'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0', 'rank_and_world',
-           'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
+__all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'reset_peak_memory', 'peak_memory', 'evaluating',
+           'atomic_file', 'atomic_save', 'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal',
+           'ArgumentTypeError', 'check_int', 'check_number', 'check_choice', 'Config', 'smooth', 'free_port',
+           'spawn_workers', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0',
+           'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -63,6 +63,25 @@ def unwrap(model:nn.Module, cls:type=nn.Module) -> nn.Module:
         if nxt is None: raise TypeError(f"expected a {cls.__name__}, got {type(model).__name__}")
         inner = nxt
     return inner
+
+# %% ../nbs/00_core.ipynb #5ada160b
+def reset_peak_memory(device='cpu'):
+    "Start a new high-water mark of this process's memory on `device`."
+    device = torch.device(device)
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device); return
+    try: Path('/proc/self/clear_refs').write_text('5')
+    except OSError: pass   # not Linux: the mark keeps the process's peak so far
+
+def peak_memory(device='cpu') -> int|None:
+    "Bytes: the most this process held on `device` since `reset_peak_memory` (a GPU's tensors, else the resident set); None where unknown."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.max_memory_allocated(device)
+    try: return next(int(l.split()[1]) * 1024 for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM:'))
+    except (OSError, StopIteration, ValueError): pass
+    try: import resource
+    except ImportError: return None   # Windows
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == 'darwin' else peak * 1024   # macOS counts bytes, Linux kilobytes
 
 # %% ../nbs/00_core.ipynb #0eb3a81d
 @contextlib.contextmanager

@@ -11,8 +11,8 @@ import torch.nn as nn
 from torch.utils.data import Subset
 
 # %% auto #0
-__all__ = ['EvaluationStage', 'held_out_images', 'reconstruction_measures', 'compare_reconstructions', 'evaluation_stage',
-           'evaluation_line']
+__all__ = ['EVALUATION_MEMORY', 'EvaluationStage', 'held_out_images', 'reconstruction_measures', 'compare_reconstructions',
+           'evaluation_batch_size', 'evaluation_stage', 'evaluation_line']
 
 # %% ../nbs/23_evaluation.ipynb #da7561f4
 from .core import evaluating, module_device
@@ -21,6 +21,7 @@ from .perceptual import sharpness
 from .sampling import bits_per_dim, sample_quality, train_classifier, classifier_outputs, frechet_distance
 from .config import RunConfig
 from .plan import DataStage
+from .model import VQVAEConfig
 
 # %% ../nbs/23_evaluation.ipynb #cdd81f4a
 @dataclass(frozen=True)
@@ -57,18 +58,27 @@ def compare_reconstructions(valid_ds, models:dict, held:dict, classifier=None, m
                        **reconstruction_measures(model, valid_ds, classifier, max_images, valid_features=features))
             for name, model in models.items()}
 
+# %% ../nbs/23_evaluation.ipynb #fdf9a022
+EVALUATION_MEMORY = 2**28   # bytes: what the feature maps of one evaluation batch may hold
+
+def evaluation_batch_size(model:VQVAEConfig, most:int=256) -> int:
+    "Images per evaluation batch: `most`, or fewer where a few of one image's feature maps are large, so that a batch stays within `EVALUATION_MEMORY`."
+    per_image = 4 * 4 * max(model.hidden, model.code_dim, model.in_channels) * model.image_size ** 2   # four float32 maps alive at once
+    return max(1, min(most, EVALUATION_MEMORY // per_image))
+
 # %% ../nbs/23_evaluation.ipynb #2dbd1f2d
 def evaluation_stage(config:RunConfig, data:DataStage, vqvae:nn.Module, prior:nn.Module, conditional:bool, device='cpu', log=print,
                      twins:dict|None=None,   # name -> (VQ-VAE, its held-out measures) to compare, such as a perceptual run and its pixel-only twin
+                     progress:bool=False,    # a progress bar while the classifier trains
                     ) -> EvaluationStage:
     "Stage 4: bits per dimension, a classifier's scores of class-conditional samples (when the prior is conditional), and the twins compared."
-    t0, e, seed = time.time(), config.evaluation, config.seed
-    bpd = bits_per_dim(vqvae, prior, data.valid, sigma_dataset=data.train, shard=True)  # a conditional prior is marginalised
+    t0, e, seed, batch = time.time(), config.evaluation, config.seed, evaluation_batch_size(data.model)
+    bpd = bits_per_dim(vqvae, prior, data.valid, sigma_dataset=data.train, batch_size=batch, shard=True)  # a conditional prior is marginalised
     quality, classifier = {}, None
     if conditional:   # the classifier reads samples drawn for a class, and gives the twins' Fréchet distances their features
-        classifier = train_classifier(data.train, steps=e.classifier_steps, device=device, seed=seed, shard=True)
+        classifier = train_classifier(data.train, steps=e.classifier_steps, device=device, seed=seed, shard=True, progress=progress)
         quality = sample_quality(vqvae, prior, data.train, data.valid, classifier=classifier, n=e.num_samples or min(len(data.valid), 1000),
-                                 generator=torch.Generator().manual_seed(seed), shard=True)
+                                 generator=torch.Generator().manual_seed(seed), batch_size=batch, shard=True)
     comparison = compare_reconstructions(data.valid, {k: m for k, (m, _) in twins.items()}, {k: h for k, (_, h) in twins.items()},
                                          classifier) if twins else None
     stage = EvaluationStage(bpd, quality, classifier, comparison, time.time() - t0)

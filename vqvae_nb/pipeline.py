@@ -14,12 +14,13 @@ from torch.utils.data import Subset
 # %% auto #0
 __all__ = ['RUN_FILES', 'GAME_FILE', 'COMPARISON_FILE', 'OPTIONAL_RUN_FILES', 'SUMMARY_KEYS', 'METRIC_KEYS', 'RESUMABLE',
            'VQVAEStage', 'vqvae_stage', 'pixel_twin', 'PriorStage', 'encode_shared', 'prior_problem', 'prior_stage',
-           'pictures_stage', 'collect_metrics', 'check_same_run', 'RunInterrupted', 'RunResult', 'run_training']
+           'pictures_stage', 'collect_metrics', 'check_same_run', 'RunInterrupted', 'RunResult', 'measured',
+           'memory_line', 'run_training']
 
 # %% ../nbs/25_pipeline.ipynb #898eb303
 import vqvae_nb
 from .core import (resolve_device, atomic_write_text, atomic_save, load_file, join_process_group, rank_and_world, rank0_result,
-                           shard_indices, gather_shards, ArgumentError, literal)
+                           shard_indices, gather_shards, ArgumentError, literal, reset_peak_memory, peak_memory)
 from .loop import fit_device, FitInterrupted
 from .model import VQVAE
 from .training import fit_vqvae, read_checkpoint, evaluate_vqvae
@@ -140,7 +141,7 @@ def prior_stage(data:DataStage, model:VQVAE, out:Path, device, progress:bool=Tru
     rank0_result(_save_prior_file, out, prior, shape, history, c.data.dataset, stamp or {})
     if log: log(f"prior: {seconds:.0f} s; held-out {nll:.3f} bits per code ({'conditioned on the class' if conditional else 'unconditional'}; "
                 f"the codes' frequencies alone: {stage.unigram_bits:.3f})")
-    if problem and log: log(f'note: {problem}')
+    if problem and log: log(problem.prefixed('note: '))   # an ArgumentError: the command line spells its arguments as options
     return stage
 
 # %% ../nbs/25_pipeline.ipynb #ae306bf7
@@ -179,7 +180,8 @@ def collect_metrics(data:DataStage, vq:VQVAEStage, pr:PriorStage, ev:EvaluationS
         fd_reconstructions=q.get('fd_reconstructions'), classifier_heldout_accuracy=q.get('classifier_heldout_accuracy'),
         n_samples=q.get('n_samples'), comparison=ev.comparison,
         train_seconds=vq.seconds + pr.seconds, vqvae_seconds=vq.seconds, prior_seconds=pr.seconds, eval_seconds=ev.seconds,
-        total_seconds=None, device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
+        total_seconds=None, estimated_seconds=dict(vqvae=data.cost.vqvae_seconds, prior=data.cost.prior_seconds, evaluation=data.cost.evaluation_seconds),
+        device=str(device), device_name=_device_name(device), threads=torch.get_num_threads(),
         conditional=pr.conditional, latent_shape=list(vq.model.latent_shape), num_train=len(data.train), num_valid=len(data.valid),
         class_names=list(data.class_names) if data.class_names else None, notes=list(data.notes), skipped_files=data.skipped_files,
         data_fingerprint=data.fingerprint,
@@ -274,15 +276,29 @@ class RunResult:
     prior: nn.Module
     classifier: nn.Module|None
 
-def _stages(data:DataStage, staging:Path, run_id:str, resumed:bool, device, progress:bool, log) -> RunResult:
-    "Stages 2 to 6, writing into `staging`; the run's result."
-    vq = vqvae_stage(data, staging, device, progress, resumed, log)
+@contextlib.contextmanager
+def measured(stages:dict, name:str, device):
+    "Record in `stages[name]` the seconds and the peak memory (bytes) of what runs inside."
+    reset_peak_memory(device); start = time.time()
+    yield
+    stages[name] = dict(seconds=time.time() - start, peak_memory_bytes=peak_memory(device))
+
+def memory_line(stages:dict) -> str:
+    "The log line of each stage's peak memory."
+    return 'memory: peak ' + ', '.join(f"{name} {s['peak_memory_bytes'] / 2**30:.2f} GiB" for name, s in stages.items()
+                                       if s['peak_memory_bytes'] is not None)
+
+def _stages(data:DataStage, staging:Path, run_id:str, resumed:bool, device, progress:bool, log, stages:dict) -> RunResult:
+    "Stages 2 to 6, writing into `staging`, each measured into `stages`; the run's result."
+    with measured(stages, 'vqvae', device): vq = vqvae_stage(data, staging, device, progress, resumed, log)
     stamp = rank0_result(lambda: dict(run_id=run_id, vqvae_sha256=stamp_checkpoint(staging/'vqvae.pt', run_id)))
-    pr = prior_stage(data, vq.model, staging, device, progress, log, stamp, resume=resumed and rank0_result((staging/'prior_fit.pt').exists))
+    with measured(stages, 'prior', device):
+        pr = prior_stage(data, vq.model, staging, device, progress, log, stamp, resume=resumed and rank0_result((staging/'prior_fit.pt').exists))
     twins = None if vq.twin is None else dict(pixel=(vq.twin.model, vq.twin.held), perceptual=(vq.model, vq.held))
-    ev = evaluation_stage(data.config, data, vq.model, pr.prior, pr.conditional, device, log, twins)
-    rank0_result(pictures_stage, staging, data, vq, pr, ev)
-    metrics = dict(collect_metrics(data, vq, pr, ev, device), **stamp, resumed=resumed, world_size=rank_and_world()[1])
+    with measured(stages, 'evaluation', device): ev = evaluation_stage(data.config, data, vq.model, pr.prior, pr.conditional, device, log, twins, progress)
+    with measured(stages, 'pictures', device): rank0_result(pictures_stage, staging, data, vq, pr, ev)
+    if log: log(memory_line(stages))
+    metrics = dict(collect_metrics(data, vq, pr, ev, device), stages=stages, **stamp, resumed=resumed, world_size=rank_and_world()[1])
     return RunResult(metrics, vq.model, pr.prior, ev.classifier)
 
 def _interrupted(staging:Path, out:Path) -> RunInterrupted:
@@ -296,10 +312,11 @@ def _run(config:RunConfig, out:Path, device, progress:bool, resume:bool, log, st
     with contextlib.ExitStack() as stack:
         rank0_result(stack.enter_context, run_lock(out))
         torch.manual_seed(config.seed)
-        data = data_stage(config, device, log)
+        stages = {}   # each stage's seconds and peak memory
+        with measured(stages, 'data', device): data = data_stage(config, device, log, progress=progress)
         if world > 1 and log: log(f"{world} processes ({torch.distributed.get_backend()}): each trains on its share of every batch")
         staging, run_id, resumed = rank0_result(_start_run, out, data, world, resume, log)
-        try: result = _stages(data, staging, run_id, resumed, device, progress, log)
+        try: result = _stages(data, staging, run_id, resumed, device, progress, log, stages)
         except (KeyboardInterrupt, FitInterrupted):
             if (staging/'vqvae.pt').exists(): raise _interrupted(staging, out) from None
             rank0_result(shutil.rmtree, staging, True); raise

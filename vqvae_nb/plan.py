@@ -12,10 +12,11 @@ from torch.utils.data import Dataset, Subset
 from torch.utils.flop_counter import FlopCounterMode
 
 # %% auto #0
-__all__ = ['LONG_RUN', 'load_data', 'split_data', 'subset_of', 'num_classes_of', 'check_images', 'check_labels', 'model_for_data',
-           'data_fingerprint', 'training_bytes', 'device_memory', 'check_memory', 'operations_per_second',
-           'vqvae_step_operations', 'prior_operations', 'Cost', 'estimate_cost', 'DataStage', 'cost_line',
-           'check_pictures', 'data_stage']
+__all__ = ['EFFICIENCY', 'STEP_SECONDS', 'LOGIT_OPERATIONS', 'SAMPLING_PASSES', 'POSITION_SECONDS', 'LONG_RUN', 'load_data',
+           'split_data', 'subset_of', 'num_classes_of', 'check_images', 'check_labels', 'model_for_data',
+           'data_fingerprint', 'training_bytes', 'device_memory', 'check_memory', 'training_speed',
+           'counted_operations', 'code_positions', 'vqvae_step_operations', 'prior_operations', 'Cost',
+           'evaluation_operations', 'estimate_cost', 'DataStage', 'cost_line', 'check_pictures', 'data_stage']
 
 # %% ../nbs/22_plan.ipynb #9b5f0d66
 from .core import ArgumentError, literal
@@ -23,9 +24,10 @@ from .data import holdout_split, images_tensor, ImageTensorDataset
 from .datasets import get_dataset
 from .model import VQVAE, VQVAEConfig
 from .config import RunConfig, DataConfig, DataFacts, adapt_config, make_config, with_values
+from .sampling import SmallClassifier, CLASSIFIER_FIT
 
 # %% ../nbs/22_plan.ipynb #957a77ff
-def load_data(config:RunConfig) -> tuple:
+def load_data(config:RunConfig, progress:bool=True) -> tuple:
     "The (train, held-out) datasets of a run configuration."
     d = config.data
     for name in ('images', 'labels'):   # your own files: there, before anything is read
@@ -34,7 +36,7 @@ def load_data(config:RunConfig) -> tuple:
             raise ArgumentError(f"{{{name}}} {literal(str(path))}: no such file or folder", **{name: f'data.{name}'})
     if d.dataset in ('idx', 'folder'):
         own = dict(images=Path(d.images).expanduser(), labels=Path(d.labels).expanduser() if d.labels else None) if d.dataset == 'idx' else dict(
-            images=Path(d.images).expanduser(), image_size=d.image_size, root=d.root)
+            images=Path(d.images).expanduser(), image_size=d.image_size, root=d.root, progress=progress)
         train, valid = split_data(get_dataset(d.dataset, **own), d)
     elif d.split: train, valid = split_data(get_dataset(d.dataset, split=d.split, root=d.root, download=d.download), d)
     else: train, valid = (get_dataset(d.dataset, train=t, root=d.root, download=d.download) for t in (True, False))
@@ -141,26 +143,40 @@ def check_memory(need:int, device):
 
 # %% ../nbs/22_plan.ipynb #07f1ed0f
 @functools.lru_cache(maxsize=4)
-def operations_per_second(device:str='cpu') -> float:
-    "Floating-point operations per second of a 3×3 convolution of 64 channels on `device`, measured for about 0.2 s."
+def training_speed(device:str='cpu') -> float:
+    "Floating-point operations per second of training (forward and backward) a 3×3 convolution of 64 channels on `device`: the fastest of ten windows of about 30 ms."
     device = torch.device(device)
     with torch.random.fork_rng(devices=[]):   # measuring must not move the seeded stream a run draws from next
-        x, conv = torch.randn(16, 64, 32, 32).to(device), torch.nn.Conv2d(64, 64, 3, padding=1).to(device)
-    with torch.no_grad():
-        conv(x); start, n = time.perf_counter(), 0
-        while time.perf_counter() - start < 0.2: conv(x); n += 1
-        if device.type == 'cuda': torch.cuda.synchronize()
-    return n * 2 * x.numel() * 64 * 9 / (time.perf_counter() - start)
+        x = torch.randn(16, 64, 32, 32, device=device, requires_grad=True)
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device)
+    operations, best = 3 * 2 * x.numel() * 64 * 9, 0.0
+    conv(x).sum().backward()   # the first pass allocates; it is not timed
+    for _ in range(10):
+        start, n = time.perf_counter(), 0
+        while (elapsed := time.perf_counter() - start) < 0.03 or n == 0:
+            conv(x).sum().backward(); n += 1
+            if device.type == 'cuda': torch.cuda.synchronize()
+        best = max(best, n * operations / elapsed)
+    return best
 
-def vqvae_step_operations(model:VQVAEConfig, batch_size:int) -> float:
-    "Floating-point operations of one training step of the VQ-VAE on `batch_size` images, counted on the meta device."
-    with torch.device('meta'):
-        vqvae = VQVAE(model)
-        x = torch.zeros(batch_size, model.in_channels, model.image_size, model.image_size)
+def counted_operations(step) -> float:
+    "Floating-point operations of `step()` run on the meta device (nothing is computed), as PyTorch's `FlopCounterMode` counts them."
     counter = FlopCounterMode(display=False)
-    with counter: vqvae.decoder(vqvae.encoder(x)).sum().backward()
-    latents = batch_size * math.prod(vqvae.latent_shape or (1,)) * model.num_groups
-    return counter.get_total_flops() + 2 * latents * model.num_codes * model.code_dim // model.num_groups
+    with counter, torch.device('meta'): step()
+    return counter.get_total_flops()
+
+def code_positions(model:VQVAEConfig) -> int:
+    "Codes per image: the latent map's positions times the codes per position."
+    with torch.device('meta'): return math.prod(VQVAE(model).latent_shape or (1,)) * model.num_groups
+
+def vqvae_step_operations(model:VQVAEConfig, batch_size:int, train:bool=True) -> float:
+    "Floating-point operations of one pass of the VQ-VAE over `batch_size` images: forward and backward (`train`), or forward alone."
+    def step():
+        vqvae = VQVAE(model)
+        out = vqvae.decoder(vqvae.encoder(torch.zeros(batch_size, model.in_channels, model.image_size, model.image_size)))
+        if train: out.sum().backward()
+    distances = 2 * batch_size * code_positions(model) * model.num_codes * model.code_dim // model.num_groups
+    return counted_operations(step) + distances
 
 def prior_operations(prior:torch.nn.Module, positions:int) -> float:
     "Floating-point operations of a forward pass of `prior` over one code map of `positions` codes: about two per weight and position."
@@ -170,20 +186,50 @@ def prior_operations(prior:torch.nn.Module, positions:int) -> float:
 @dataclass(frozen=True)
 class Cost:
     "What a run is estimated to take on its device, before it starts."
-    seconds: float   # training and evaluation
-    bytes: int       # the most memory it holds at once
+    vqvae_seconds: float       # training the VQ-VAE
+    prior_seconds: float       # encoding the images and training the prior
+    evaluation_seconds: float  # bits per dimension, samples, the classifier that reads them
+    bytes: int                 # the most memory it holds at once
+
+    @property
+    def seconds(self) -> float: return self.vqvae_seconds + self.prior_seconds + self.evaluation_seconds
+
+# The fraction of `training_speed` that each kind of work reaches, and the loop's own time, fitted to measured runs
+# (benchmarks/bench_estimate.py prints estimated against measured time per stage)
+EFFICIENCY = dict(vqvae=0.6, prior=0.45, evaluation=0.45)
+STEP_SECONDS = 0.003             # the optimiser's update and the loop's work, per training step
+LOGIT_OPERATIONS = 40            # a softmax over K codes: memory traffic per logit, in multiply-add equivalents
+SAMPLING_PASSES = 3              # cached ancestral sampling: a few forward passes' work per map
+POSITION_SECONDS = 0.002         # ancestral sampling's own work per code position and batch of 256 samples
+
+# %% ../nbs/22_plan.ipynb #59cdfb00
+def _prior_training_operations(per_map:float, positions:int, num_codes:int, maps:int) -> float:
+    return maps * (3 * per_map + 2 * LOGIT_OPERATIONS * positions * num_codes)
+
+def evaluation_operations(config:RunConfig, model:VQVAEConfig, per_map:float, num_train:int, num_valid:int, num_classes:int|None) -> float:
+    "Operations of the evaluation: every image through the VQ-VAE, the held-out codes through the prior once per class, the samples, the classifier."
+    samples = (config.evaluation.num_samples or min(num_valid, 1000)) if num_classes else 0
+    images = vqvae_step_operations(model, 1, train=False) * (num_train + 2 * num_valid + samples)
+    prior = per_map * (num_valid * (num_classes or 1) + samples * SAMPLING_PASSES)
+    if not num_classes: return images + prior
+    classifier = lambda: SmallClassifier(model.in_channels, num_classes)(torch.zeros(CLASSIFIER_FIT.batch_size, model.in_channels,
+                                                                                    model.image_size, model.image_size)).sum().backward()
+    return images + prior + config.evaluation.classifier_steps * counted_operations(classifier)
 
 def estimate_cost(config:RunConfig, model:VQVAEConfig, prior:torch.nn.Module, num_train:int, num_valid:int, num_classes:int|None,
                   device='cpu') -> Cost:
     "The time and memory a run of `config` on these images will take, from counted operations and this machine's measured speed."
-    with torch.device('meta'): positions = math.prod(VQVAE(model).latent_shape or (1,)) * model.num_groups
-    f, pf, classes = config.fit, config.prior.fit, num_classes or 1
+    f, pf, positions, speed = config.fit, config.prior.fit, code_positions(model), training_speed(str(torch.device(device)))
     per_map = prior_operations(prior, positions)
+    vqvae = f.steps * (vqvae_step_operations(model, f.batch_size) / (speed * EFFICIENCY['vqvae']) + STEP_SECONDS)
+    encode = vqvae_step_operations(model, 1, train=False) * (num_train + num_valid) / (speed * EFFICIENCY['evaluation'])
+    prior_time = pf.steps * (_prior_training_operations(per_map, positions, model.num_codes, pf.batch_size)
+                             / (speed * EFFICIENCY['prior']) + STEP_SECONDS) + encode
     samples = (config.evaluation.num_samples or min(num_valid, 1000)) if num_classes else 0
-    operations = (f.steps * vqvae_step_operations(model, f.batch_size) + pf.steps * pf.batch_size * 3 * per_map
-                  + (num_train + num_valid) * vqvae_step_operations(model, 1) / 3 + (num_valid * classes + samples) * per_map)
+    evaluation = (evaluation_operations(config, model, per_map, num_train, num_valid, num_classes) / (speed * EFFICIENCY['evaluation'])
+                  + positions * math.ceil(samples / 256) * POSITION_SECONDS)
     logits = max(pf.batch_size, 256) * model.num_codes * positions * 4 * 3   # the prior's output in training and in evaluation
-    return Cost(operations / operations_per_second(str(torch.device(device))), training_bytes(model, f.batch_size, prior) + logits)
+    return Cost(vqvae, prior_time, evaluation, training_bytes(model, f.batch_size, prior) + logits)
 
 # %% ../nbs/22_plan.ipynb #6f711d8e
 @dataclass(frozen=True)
@@ -209,7 +255,9 @@ LONG_RUN = 3600   # seconds: a run estimated to take longer is announced as a wa
 
 def cost_line(cost:Cost, device) -> str:
     "The log line of a run's estimated cost, a warning when it is long."
-    line = f"estimated: about {cost.seconds / 60:,.0f} min and {cost.bytes / 2**30:,.1f} GiB on {torch.device(device).type} (counted operations, measured speed)"
+    minutes = lambda s: f'{s / 60:,.0f} min' if s >= 90 else f'{s:,.0f} s'
+    line = (f"estimated: about {minutes(cost.seconds)} and {cost.bytes / 2**30:,.1f} GiB on {torch.device(device).type} (VQ-VAE {minutes(cost.vqvae_seconds)}, "
+            f"prior {minutes(cost.prior_seconds)}, evaluation {minutes(cost.evaluation_seconds)}; counted operations, measured speed)")
     if cost.seconds > LONG_RUN: line = 'warning: this run is long; ' + line + '; fewer steps, smaller images or a GPU would shorten it'
     return line
 
@@ -221,9 +269,10 @@ def check_pictures(config:RunConfig, model:VQVAEConfig):
 
 def data_stage(config:RunConfig, device='cpu', log=print,
                loaded:tuple|None=None,   # (train, held-out) images `load_data` gave for the same data settings, to use again
+               progress:bool=True,       # progress bars while a folder of pictures is read
               ) -> DataStage:
     "Stage 1: the data, the configuration adapted to it and the model that fits it, every input checked before any training."
-    train, valid = loaded or load_data(config)
+    train, valid = loaded or load_data(config, progress)
     channels, size = check_images(train)
     num_classes = check_labels(train, valid, config.data.remap_labels)
     model, more = model_for_data(config.model, channels, size)    # first: the profiles see the data's sizes
