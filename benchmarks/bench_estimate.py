@@ -12,16 +12,13 @@ the IDX files under $VQVAE_NB_DATA (default ../shared/data next to the repositor
 cases run. Not a test.
 """
 from __future__ import annotations
-import json, os, statistics, subprocess, sys
+import json, statistics, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, SCRATCH, machine, md_table, machine_line
+from common import RESULTS, SCRATCH, md_table, machine_line, data_dir, train_run, run_cases
 
 RUNS_DIR = SCRATCH/'estimate'
 STAGES = {'vqvae': 'vqvae_seconds', 'prior': 'prior_seconds', 'evaluation': 'eval_seconds'}
-
-def data_dir() -> Path:
-    return Path(os.environ.get('VQVAE_NB_DATA') or Path(__file__).resolve().parents[1].parent/'shared'/'data').expanduser()
 
 def idx(name:str, images:str, labels:str) -> list[str]:
     return ['--dataset', 'idx', '--images', str(data_dir()/name/images), '--labels', str(data_dir()/name/labels)]
@@ -64,12 +61,7 @@ def available(name:str) -> bool:
 
 def run_case(name:str) -> dict:
     "Train case `name` unless finished; its estimated and measured seconds per stage."
-    out = RUNS_DIR/name
-    if not (out/'metrics.json').is_file():
-        RUNS_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, '-m', 'vqvae_nb.cli', 'train', *CASES[name][1](), '--out', str(out), '--quiet']
-        with open(RUNS_DIR/f'{name}.log', 'w') as log: subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    m = json.loads((out/'metrics.json').read_text())
+    m = train_run(RUNS_DIR/name, CASES[name][1]())
     row = dict(case=name, what=CASES[name][0], run_id=m['run_id'], threads=m['threads'], notes=m['notes'])
     for stage, key in STAGES.items():
         row[f'{stage}_estimated'], row[f'{stage}_measured'] = m['estimated_seconds'][stage], m[key]
@@ -95,14 +87,7 @@ def report(results:dict):
     print('\n'.join(lines))
 
 if __name__ == '__main__':
-    path = RESULTS/'estimate.json'
-    results = json.loads(path.read_text()) if path.is_file() else dict(cases={})
     if sys.argv[1:] != ['report']:
-        for name in CASES:
-            if not available(name): print(f'{name}: skipped, its data are not under {data_dir()}'); continue
-            results['cases'][name] = run_case(name)
-            print(name, {k: round(v, 2) for k, v in results['cases'][name].items() if k.endswith('ratio')}, flush=True)
-        results['machine'] = machine()
-        RESULTS.mkdir(exist_ok=True)
-        path.write_text(json.dumps(results, indent=1) + '\n')
-    report(results)
+        for name in [n for n in CASES if not available(n)]: print(f'{name}: skipped, its data are not under {data_dir()}')
+        run_cases('estimate', CASES, run_case, [n for n in CASES if available(n)])
+    report(json.loads((RESULTS/'estimate.json').read_text()))

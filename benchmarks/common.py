@@ -8,6 +8,31 @@ import torch
 RESULTS = Path(__file__).parent/'results'
 SCRATCH = Path(__file__).parent/'scratch'  # git-ignored
 
+def data_dir() -> Path:
+    "The data root the benchmarks read: $VQVAE_NB_DATA, else ../shared/data next to the repository."
+    return Path(os.environ.get('VQVAE_NB_DATA') or Path(__file__).resolve().parents[1].parent/'shared'/'data').expanduser()
+
+def train_run(folder:Path, argv:list) -> dict:
+    "`vqvae_nb train ARGV --out FOLDER --quiet` (its output in FOLDER.log) unless FOLDER holds a finished run; the run's metrics."
+    import sys
+    if not (folder/'metrics.json').is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, '-m', 'vqvae_nb.cli', 'train', *map(str, argv), '--out', str(folder), '--quiet']
+        with open(folder.parent/f'{folder.name}.log', 'w') as log: subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return json.loads((folder/'metrics.json').read_text())
+
+def run_cases(name:str, cases:dict, measure, names=None) -> dict:
+    "Measure each of `names` (default: every case) with `measure(case)`, saving results/NAME.json after each; every result so far."
+    path = RESULTS/f'{name}.json'
+    results = json.loads(path.read_text()) if path.is_file() else dict(cases={})
+    for case in names or cases:
+        results['cases'][case] = measure(case)
+        results['machine'] = machine()
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(results, indent=1) + '\n')
+        print(case, 'measured', flush=True)
+    return results
+
 def devices() -> list[torch.device]:
     "CPU always; CUDA too when there is one."
     return [torch.device('cpu')] + ([torch.device('cuda')] if torch.cuda.is_available() else [])

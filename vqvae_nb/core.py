@@ -12,11 +12,12 @@ import torch.nn as nn
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['default_device', 'resolve_device', 'module_device', 'unwrap', 'reset_peak_memory', 'peak_memory', 'evaluating',
-           'atomic_file', 'atomic_save', 'atomic_write_text', 'load_file', 'load_weights', 'ArgumentError', 'literal',
-           'ArgumentTypeError', 'check_int', 'check_number', 'check_choice', 'Config', 'smooth', 'free_port',
-           'spawn_workers', 'join_process_group', 'is_distributed', 'all_reduce_sum', 'broadcast_from_rank0',
-           'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices', 'gather_shards', 'sum_floats']
+__all__ = ['RESULTS_URL', 'default_device', 'resolve_device', 'module_device', 'unwrap', 'reset_peak_memory', 'peak_memory',
+           'evaluating', 'atomic_file', 'atomic_save', 'atomic_write_text', 'load_file', 'load_weights',
+           'ArgumentError', 'literal', 'ArgumentTypeError', 'check_int', 'check_number', 'check_choice', 'Config',
+           'smooth', 'free_port', 'spawn_workers', 'join_process_group', 'is_distributed', 'all_reduce_sum',
+           'broadcast_from_rank0', 'rank_and_world', 'is_rank0', 'barrier', 'rank0_result', 'shard_indices',
+           'gather_shards', 'sum_floats', 'read_benchmark']
 
 # %% ../nbs/00_core.ipynb #09267b8d
 def default_device() -> torch.device:
@@ -365,3 +366,20 @@ def sum_floats(*values:float) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
     return t.tolist()
+
+# %% ../nbs/00_core.ipynb #35526fe9
+RESULTS_URL = 'https://raw.githubusercontent.com/vqvae-nb/vqvae_nb/main/benchmarks/results/'
+
+def read_benchmark(name:str,                                   # a file of benchmarks/results: JSON, or a picture
+                   folder:str|Path='../benchmarks/results',    # the clone's results folder, seen from nbs/
+                   url:str=RESULTS_URL,                        # where the repository's copy is
+                  ) -> dict|bytes|None:
+    "A benchmark's saved result (parsed JSON, or a picture's bytes): from the clone, else from GitHub, else None."
+    import urllib.request, json
+    path = Path(folder)/name
+    try: data = path.read_bytes()
+    except OSError:
+        try:
+            with urllib.request.urlopen(url + name, timeout=30) as response: data = response.read()
+        except OSError: return None
+    return json.loads(data) if name.endswith('.json') else data
