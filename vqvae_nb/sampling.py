@@ -13,10 +13,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['CLASSIFIER_FIT', 'gumbel_noise', 'pick_codes', 'sample_codes_naive', 'sample_codes', 'latent_shape_of',
-           'sample_images', 'decode_codes', 'uniform_codes', 'reconstruction_sigma', 'code_log_prob', 'bits_per_dim',
-           'SmallClassifier', 'random_shift', 'classifier_outputs', 'frechet_distance', 'ClassifierStep',
-           'train_classifier', 'sample_quality']
+__all__ = ['CLASSIFIER_FIT', 'gumbel_noise', 'pick_codes', 'sample_codes_naive', 'term_at', 'sample_codes', 'sample_with_terms',
+           'latent_shape_of', 'sample_images', 'decode_codes', 'uniform_codes', 'reconstruction_sigma', 'code_log_prob',
+           'bits_per_dim', 'SmallClassifier', 'random_shift', 'classifier_outputs', 'frechet_distance',
+           'ClassifierStep', 'train_classifier', 'sample_quality']
 
 # %% ../nbs/12_sampling.ipynb #fdda9ae1
 from .core import module_device, resolve_device, evaluating, rank_and_world, shard_indices, gather_shards, sum_floats
@@ -40,15 +40,19 @@ def pick_codes(logits:torch.Tensor, # (n, K)
     return (logits.float() / temperature + noise).argmax(-1)
 
 # %% ../nbs/12_sampling.ipynb #38dae57d
-def _sampling_args(prior, n, shape, y, temperature):
-    "Validate the sampling arguments; returns (H, W), labels (n,) or None, and the device."
+def _draw_shape(n, shape, temperature) -> tuple:
+    "Validate how many maps of which shape at which temperature; returns (H, W)."
     if int(n) != n or n < 1: raise ValueError(f'n must be a positive integer, got {n}')
     shape = tuple(shape)
     if len(shape) != 2 or any(int(s) != s or s < 1 for s in shape):
         raise ValueError(f'shape must be (H, W) with positive integers, got {shape}; use (1, 1) for one code per image')
     if not temperature >= 0: raise ValueError(f'temperature must be >= 0 (0 is the argmax), got {temperature}')
+    return int(shape[0]), int(shape[1])
+
+def _sampling_args(prior, n, shape, y, temperature):
+    "Validate the sampling arguments; returns (H, W), labels (n,) or None, and the device."
     device = module_device(prior)
-    return (int(shape[0]), int(shape[1])), check_labels(y, int(n), prior.num_classes, device), device
+    return _draw_shape(n, shape, temperature), check_labels(y, int(n), prior.num_classes, device), device
 
 @torch.no_grad()
 def sample_codes_naive(prior:nn.Module,       # a trained prior: forward(indices, y) -> logits (B,K,H,W)
@@ -69,6 +73,11 @@ def sample_codes_naive(prior:nn.Module,       # a trained prior: forward(indices
     return codes
 
 # %% ../nbs/12_sampling.ipynb #8a5b00ab
+def term_at(term, i:int, j:int|None=None):
+    "A layer's conditioning term where row i (column j) is computed: a map (n, C, H, W) sliced there, a bias (n, C, 1, 1) or 0 as it is."
+    if not isinstance(term, torch.Tensor) or term.shape[-2:] == (1, 1): return term
+    return term[..., i:i + 1, :] if j is None else term[..., i:i + 1, j:j + 1]
+
 def _sample_row(prior:GatedPixelCNN, codes:torch.Tensor, i:int, links:list, terms:list, noise:torch.Tensor, temperature:float):
     "Draw row i of `codes` in place, code by code: every layer's horizontal stack advances one column per code."
     n, _, W = codes.shape
@@ -80,25 +89,25 @@ def _sample_row(prior:GatedPixelCNN, codes:torch.Tensor, i:int, links:list, term
         for layer, row, link, (_, cond_h) in zip(prior.layers, rows, links, terms):
             p = layer.reach
             if not layer.mask_a: row[..., p + j:p + j + 1] = h  # input at column j = previous layer's output
-            h = layer.horizontal_step(row[..., j:j + p + 1], link[..., j:j + 1], cond_h)
+            h = layer.horizontal_step(row[..., j:j + p + 1], link[..., j:j + 1], term_at(cond_h, i, j))
         codes[:, i, j] = pick_codes(prior.head(h)[:, :, 0, 0], noise[:, j], temperature)
         rows[0][:, :, 0, first.reach + j] = prior.embedding(codes[:, i, j])  # the first layer's input: the code just drawn
 
-def _advance_vertical(prior:GatedPixelCNN, rings:list, row_codes:torch.Tensor, terms:list)->list:
-    "A completed row of codes through every layer's vertical stack (`rings` updated in place); the links of the next row."
+def _advance_vertical(prior:GatedPixelCNN, rings:list, row_codes:torch.Tensor, terms:list, i:int)->list:
+    "Row i of codes, complete, through every layer's vertical stack (`rings` updated in place); the links of the next row."
     v = prior.embedding(row_codes).permute(0, 2, 1)[:, :, None]  # (n, hidden, 1, W)
     links = []
     for k, (layer, (cond_v, _)) in enumerate(zip(prior.layers, terms)):
         rings[k] = torch.cat([rings[k][:, :, 1:], v], dim=2)
-        link, v = layer.vertical_step(rings[k], cond_v)
+        link, v = layer.vertical_step(rings[k], term_at(cond_v, i))
         links.append(link)
     return links
 
 # %% ../nbs/12_sampling.ipynb #2e778fdb
 @torch.no_grad()
-def _sample_gated(prior:GatedPixelCNN, n:int, H:int, W:int, y, temperature:float, generator, device)->torch.Tensor:
+def _sample_gated(prior:GatedPixelCNN, n:int, H:int, W:int, terms:list, temperature:float, generator, device)->torch.Tensor:
     "Incremental ancestral sampling for a GatedPixelCNN: one new row of the vertical stack per row, one column per code."
-    dtype, terms = prior.embedding.weight.dtype, [layer.class_terms(y) for layer in prior.layers]
+    dtype = prior.embedding.weight.dtype
     codes = torch.zeros((n, H, W), dtype=torch.long, device=device)
     # vertical stack: each layer's last reach+1 input rows (zeros above the map), and its pre-activation for the row below
     rings = [torch.zeros((n, prior.hidden, layer.reach + 1, W), dtype=dtype, device=device) for layer in prior.layers]
@@ -106,7 +115,7 @@ def _sample_gated(prior:GatedPixelCNN, n:int, H:int, W:int, y, temperature:float
     for i in range(H):
         noise = gumbel_noise((n, W, prior.num_codes), generator, device)
         _sample_row(prior, codes, i, links, terms, noise, temperature)
-        links = _advance_vertical(prior, rings, codes[:, i], terms)
+        links = _advance_vertical(prior, rings, codes[:, i], terms, i)
     return codes
 
 @torch.no_grad()
@@ -121,8 +130,17 @@ def sample_codes(prior:nn.Module,       # a trained prior: forward(indices, y) -
     if hasattr(prior, 'sample_codes'):   # a prior with a fast sampler of its own (13_transformer's key-value cache)
         return prior.sample_codes(n, shape, y, temperature, generator)
     if not isinstance(prior, GatedPixelCNN): return sample_codes_naive(prior, n, shape, y, temperature, generator)
-    (H, W), y, device = _sampling_args(prior, n, shape, y, temperature)
-    with evaluating(prior): return _sample_gated(prior, int(n), H, W, y, temperature, generator, device)
+    _, y, _ = _sampling_args(prior, n, shape, y, temperature)
+    return sample_with_terms(prior, n, shape, [layer.class_terms(y) for layer in prior.layers], temperature, generator)
+
+@torch.no_grad()
+def sample_with_terms(prior:GatedPixelCNN,    # a Gated PixelCNN whose layers add conditioning terms inside their gates
+                      n:int, shape:tuple,     # number and (H, W) of the code maps
+                      terms:list,             # per layer (vertical, horizontal) terms: biases (n, 2·hidden, 1, 1), maps (n, 2·hidden, H, W) or 0
+                      temperature:float=1.0, generator:torch.Generator|None=None)->torch.Tensor:  # (n, H, W) long
+    "The incremental sampler for any conditioning the layers take as terms: `sample_codes` gives it the class biases, a spatial map gives one term per position."
+    H, W = _draw_shape(n, shape, temperature)
+    with evaluating(prior): return _sample_gated(prior, int(n), H, W, terms, temperature, generator, module_device(prior))
 
 # %% ../nbs/12_sampling.ipynb #512ff996
 def latent_shape_of(vqvae:nn.Module)->tuple:
