@@ -157,7 +157,7 @@ def error_message(err:BaseException) -> str:
 
 def say(line):
     "Print a stage's log line; a note that names the library's arguments (an `ArgumentError`) names them as options."
-    print(line.spelled(spell) if isinstance(line, ArgumentError) else line)
+    print(line.spelled(spell) if hasattr(line, 'spelled') else line)
 
 # %% ../nbs/28_cli.ipynb #40145ced
 def usage() -> str:

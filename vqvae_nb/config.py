@@ -122,6 +122,10 @@ class EvaluationConfig(Config):
         if self.num_samples is not None: check_int('EvaluationConfig.num_samples', self.num_samples, 1)
         check_int('EvaluationConfig.classifier_steps', self.classifier_steps, 1)
 
+    def samples_for(self, num_valid:int) -> int:
+        "The class-conditional samples drawn for `num_valid` held-out images: `num_samples`, else as many, at most 1,000."
+        return self.num_samples or min(num_valid, 1000)
+
 # %% ../nbs/20_config.ipynb #55f8ec19
 PICTURE_NAMES = ('uniform_samples', 'code_maps', 'codebook_tsne', 'prior_samples')  # the extra pictures a run folder can hold (24_pictures)
 

@@ -77,7 +77,7 @@ def evaluation_stage(config:RunConfig, data:DataStage, vqvae:nn.Module, prior:nn
     quality, classifier = {}, None
     if conditional:   # the classifier reads samples drawn for a class, and gives the twins' Fréchet distances their features
         classifier = train_classifier(data.train, steps=e.classifier_steps, device=device, seed=seed, shard=True, progress=progress)
-        quality = sample_quality(vqvae, prior, data.train, data.valid, classifier=classifier, n=e.num_samples or min(len(data.valid), 1000),
+        quality = sample_quality(vqvae, prior, data.train, data.valid, classifier=classifier, n=e.samples_for(len(data.valid)),
                                  generator=torch.Generator().manual_seed(seed), batch_size=batch, shard=True)
     comparison = compare_reconstructions(data.valid, {k: m for k, (m, _) in twins.items()}, {k: h for k, (_, h) in twins.items()},
                                          classifier) if twins else None

@@ -206,10 +206,11 @@ POSITION_SECONDS = 0.002         # ancestral sampling's own work per code positi
 def _prior_training_operations(per_map:float, positions:int, num_codes:int, maps:int) -> float:
     return maps * (3 * per_map + 2 * LOGIT_OPERATIONS * positions * num_codes)
 
-def evaluation_operations(config:RunConfig, model:VQVAEConfig, per_map:float, num_train:int, num_valid:int, num_classes:int|None) -> float:
+def evaluation_operations(config:RunConfig, model:VQVAEConfig, per_map:float, num_train:int, num_valid:int, num_classes:int|None,
+                          per_image:float) -> float:   # the VQ-VAE's forward pass over one image (`vqvae_step_operations(model, 1, train=False)`)
     "Operations of the evaluation: every image through the VQ-VAE, the held-out codes through the prior once per class, the samples, the classifier."
-    samples = (config.evaluation.num_samples or min(num_valid, 1000)) if num_classes else 0
-    images = vqvae_step_operations(model, 1, train=False) * (num_train + 2 * num_valid + samples)
+    samples = config.evaluation.samples_for(num_valid) if num_classes else 0
+    images = per_image * (num_train + 2 * num_valid + samples)
     prior = per_map * (num_valid * (num_classes or 1) + samples * SAMPLING_PASSES)
     if not num_classes: return images + prior
     classifier = lambda: SmallClassifier(model.in_channels, num_classes)(torch.zeros(CLASSIFIER_FIT.batch_size, model.in_channels,
@@ -220,13 +221,13 @@ def estimate_cost(config:RunConfig, model:VQVAEConfig, prior:torch.nn.Module, nu
                   device='cpu') -> Cost:
     "The time and memory a run of `config` on these images will take, from counted operations and this machine's measured speed."
     f, pf, positions, speed = config.fit, config.prior.fit, code_positions(model), training_speed(str(torch.device(device)))
-    per_map = prior_operations(prior, positions)
+    per_map, per_image = prior_operations(prior, positions), vqvae_step_operations(model, 1, train=False)
     vqvae = f.steps * (vqvae_step_operations(model, f.batch_size) / (speed * EFFICIENCY['vqvae']) + STEP_SECONDS)
-    encode = vqvae_step_operations(model, 1, train=False) * (num_train + num_valid) / (speed * EFFICIENCY['evaluation'])
+    encode = per_image * (num_train + num_valid) / (speed * EFFICIENCY['evaluation'])
     prior_time = pf.steps * (_prior_training_operations(per_map, positions, model.num_codes, pf.batch_size)
                              / (speed * EFFICIENCY['prior']) + STEP_SECONDS) + encode
-    samples = (config.evaluation.num_samples or min(num_valid, 1000)) if num_classes else 0
-    evaluation = (evaluation_operations(config, model, per_map, num_train, num_valid, num_classes) / (speed * EFFICIENCY['evaluation'])
+    samples = config.evaluation.samples_for(num_valid) if num_classes else 0
+    evaluation = (evaluation_operations(config, model, per_map, num_train, num_valid, num_classes, per_image) / (speed * EFFICIENCY['evaluation'])
                   + positions * math.ceil(samples / 256) * POSITION_SECONDS)
     logits = max(pf.batch_size, 256) * model.num_codes * positions * 4 * 3   # the prior's output in training and in evaluation
     return Cost(vqvae, prior_time, evaluation, training_bytes(model, f.batch_size, prior) + logits)
